@@ -1,0 +1,113 @@
+"""A tiny gateway app for the integration tests: ``python -m tests.server.app [--workers N]``.
+
+Service ``/echo`` (WSDL ``tests/server/wsdl/echo.wsdl``):
+- ``urn:test:echo``: echoes the body (plus ``pid`` and ``transaction`` attributes) and every
+  attachment the request referenced, as MTOM when the request was MTOM or had attachments;
+- ``urn:test:file``: replies with the server-side file named in ``<file path="..."/>`` as an MTOM
+  attachment (streamed from disk);
+- ``urn:test:boom``: the handler raises a RuntimeError;
+- ``urn:test:fault``: the handler raises a SoapFault with a custom subcode;
+- ``urn:test:audit``: replies with the audit records seen so far in this process.
+``/health``: the health resource with the worker pid.
+Prints ``LISTENING <host> <port>`` once the socket listens.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import threading
+from pathlib import Path
+
+from lxml import etree
+from twisted.web.resource import Resource
+
+from gateway.config import Settings
+from gateway.server import HealthResource, Operation, SoapEndpoint, run
+from gateway.soap.envelope import NS_XOP, OutgoingAttachment, SoapFault, SoapReply, SoapRequest, xop_include
+from profiles.context import RequestContext
+
+WSDL = Path(__file__).parent / "wsdl" / "echo.wsdl"
+NS = "urn:test"
+_audit: list[tuple[str, str, str, str | None]] = []
+_audit_lock = threading.Lock()
+
+
+def echo(req: SoapRequest, ctx: RequestContext) -> SoapReply:
+    body = req.body
+    body.set("pid", str(os.getpid()))
+    body.set("transaction", ctx.transaction)
+    body.set("request-id", ctx.request_id)
+    attachments = []
+    for include in body.iter(f"{{{NS_XOP}}}Include"):
+        att = req.resolve_include(include)
+        assert not isinstance(att, bytes)
+        if att.spool_path:
+            attachments.append(OutgoingAttachment(att.content_id, att.content_type, path=att.spool_path))
+        else:
+            attachments.append(OutgoingAttachment(att.content_id, att.content_type, data=att.read()))
+        include.getparent().set("sha1", att.sha1)
+    return SoapReply(body=body, action="urn:test:echoResponse", attachments=attachments)
+
+
+def send_file(req: SoapRequest, ctx: RequestContext) -> SoapReply:
+    path = req.body.get("path")
+    if not path or not os.path.isfile(path):
+        raise SoapFault("Sender", "no such file")
+    resp = etree.Element(f"{{{NS}}}fileResponse", nsmap={None: NS})
+    doc = etree.SubElement(resp, f"{{{NS}}}Document")
+    doc.append(xop_include("file-1@test"))
+    return SoapReply(body=resp, action="urn:test:fileResponse",
+                     attachments=[OutgoingAttachment("file-1@test", "application/octet-stream", path=path)])
+
+
+def boom(req: SoapRequest, ctx: RequestContext) -> SoapReply:
+    raise RuntimeError("SECRET-TRACEBACK-MARKER should never reach the client")
+
+
+def fault(req: SoapRequest, ctx: RequestContext) -> SoapReply:
+    raise SoapFault("Sender", "custom refusal", subcode=f"{{{NS}}}Custom")
+
+
+def audit_log(req: SoapRequest, ctx: RequestContext) -> SoapReply:
+    resp = etree.Element(f"{{{NS}}}audit", nsmap={None: NS}, pid=str(os.getpid()))
+    with _audit_lock:
+        for request_id, action, outcome, detail in _audit:
+            etree.SubElement(resp, f"{{{NS}}}record", requestId=request_id, action=action,
+                             outcome=outcome, detail=detail or "")
+    return SoapReply(body=resp, action="urn:test:auditResponse")
+
+
+def record_audit(ctx: RequestContext, action: str, outcome: str, detail: str | None) -> None:
+    with _audit_lock:
+        _audit.append((ctx.request_id, action, outcome, detail))
+
+
+def build_root(settings: Settings) -> Resource:
+    root = Resource()
+    endpoint = SoapEndpoint("echo", {
+        "urn:test:echo": Operation(echo, "TEST-1"),
+        "urn:test:file": send_file,
+        "urn:test:boom": boom,
+        "urn:test:fault": fault,
+        "urn:test:audit": audit_log,
+    }, WSDL, settings)
+    endpoint.audit_hook = record_audit
+    root.putChild(b"echo", endpoint)
+    root.putChild(b"health", HealthResource(lambda: {"pid": os.getpid()}))
+    return root
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--max-request-size", type=int, default=64 << 20)
+    parser.add_argument("--spool-threshold", type=int, default=256 << 10)
+    args = parser.parse_args()
+    settings = Settings(host="127.0.0.1", port=0, max_request_size=args.max_request_size,
+                        spool_threshold=args.spool_threshold)
+    raise SystemExit(run(settings, build_root, args.workers,
+                         on_listening=lambda host, port: print(f"LISTENING {host} {port}", flush=True)))
+
+
+if __name__ == "__main__":
+    main()
