@@ -6,10 +6,15 @@ Storage tests take the ``db_url`` fixture and run once per backend. PostgreSQL i
 from __future__ import annotations
 
 import os
+import sys
 import uuid
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/support importable
+from support.db import truncate_all as _truncate_all  # noqa: E402
 
 PG_ADMIN_URL = os.environ.get("EPD_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -27,7 +32,7 @@ def _pg_available() -> str | None:
 
 
 @pytest.fixture(scope="session")
-def pg_template_url():
+def pg_template_url():  # noqa: C901
     """A PostgreSQL database, migrated to head, created for this test session and dropped after."""
     problem = _pg_available()
     if problem:
@@ -47,16 +52,6 @@ def pg_template_url():
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n AND pid <> pg_backend_pid()"), {"n": name})
         c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
     admin.dispose()
-
-
-def _truncate_all(url: str) -> None:
-    eng = sa.create_engine(url)
-    with eng.begin() as c:
-        tables = [r[0] for r in c.execute(sa.text(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"))]
-        if tables:
-            c.execute(sa.text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
-    eng.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -84,7 +84,7 @@ class XdsService:
                 contents[doc_id] = DocumentContent(doc_id, content.size, content.sha1, content.sha256, content)
         errors += check_documents(sub, contents, self.settings.repository_unique_id)
         if errors:
-            return errors + _safe_validate(sub, self.policy, for_register=True)
+            return errors + _safe_validate(sub, self.policy, for_register=False)
         created: list[str] = []
         try:
             repo_rows = []

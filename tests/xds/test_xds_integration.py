@@ -1,0 +1,221 @@
+"""ITI-41 / ITI-42 / ITI-43 against the real server on 127.0.0.1 (SQLite and PostgreSQL)."""
+from __future__ import annotations
+
+import hashlib
+import http.client
+from urllib.parse import urlparse
+
+import pytest
+from lxml import etree
+
+from gateway.clients.soap import SoapClient, SoapFaultError
+from gateway.clients.submission import (DocumentSpec, provide_and_register_request, retrieve_request,
+                                        submit_objects_request)
+from gateway.soap.attachments import OutgoingAttachment
+from profiles.xds import constants as C
+
+RS = "{%s}" % C.NS_RS
+XDS = "{%s}" % C.NS_XDS
+REPO_ID = "2.16.756.5.30.1.999.1.2"  # the default repositoryUniqueId
+
+
+def provide(gw, docs, patient=None, inline=False, **kw):
+    body, parts = provide_and_register_request(patient or gw.pid, docs, inline=inline, **kw)
+    atts = [OutgoingAttachment(cid, mime, data=data) for cid, mime, data in parts]
+    resp = SoapClient(gw.repository_url).call(C.ACTION_ITI41, body, atts, mtom=not inline)
+    assert resp.action == C.ACTION_ITI41_RESPONSE
+    return resp.body
+
+
+def register(gw, sor):
+    resp = SoapClient(gw.registry_url).call(C.ACTION_ITI42, sor)
+    assert resp.action == C.ACTION_ITI42_RESPONSE
+    return resp.body
+
+
+def retrieve(gw, uids, repo=REPO_ID):
+    resp = SoapClient(gw.repository_url).call(C.ACTION_ITI43, retrieve_request([(repo, u) for u in uids]), mtom=True)
+    assert resp.action == C.ACTION_ITI43_RESPONSE
+    docs = {}
+    for dr in resp.body.findall(XDS + "DocumentResponse"):
+        inc = dr.find(f"{XDS}Document/{{{C.NS_XOP}}}Include")
+        cid = inc.get("href")[4:]
+        from urllib.parse import unquote
+        docs[dr.findtext(XDS + "DocumentUniqueId")] = (dr.findtext(XDS + "mimeType"), resp.attachments[unquote(cid)].read())
+    return resp.body.find(RS + "RegistryResponse"), docs
+
+
+def status(rr):
+    return rr.get("status").rsplit(":", 1)[-1]
+
+
+def errors(rr):
+    return [(e.get("errorCode"), e.get("codeContext"), e.get("location"))
+            for e in rr.iter(RS + "RegistryError")]
+
+
+def codes(rr):
+    return sorted({e[0] for e in errors(rr)})
+
+
+def test_provide_and_retrieve_mtom_round_trip(gateway):
+    docs = [DocumentSpec(b"%PDF-1.4 first" * 100, mime_type="application/pdf"),
+            DocumentSpec("Zweites Dokument, äöü".encode(), mime_type="text/plain")]
+    rr = provide(gateway, docs)
+    assert status(rr) == "Success", errors(rr)
+    rr, got = retrieve(gateway, [d.unique_id for d in docs])
+    assert status(rr) == "Success"
+    assert got == {d.unique_id: (d.mime_type, d.content) for d in docs}
+
+
+def test_inline_base64_is_accepted(gateway):
+    d = DocumentSpec(b"inline content")
+    assert status(provide(gateway, [d], inline=True)) == "Success"
+    assert retrieve(gateway, [d.unique_id])[1][d.unique_id] == (d.mime_type, b"inline content")
+
+
+def test_retrieve_partial_success_and_unknown_repository(gateway):
+    d = DocumentSpec(b"partial")
+    assert status(provide(gateway, [d])) == "Success"
+    rr, got = retrieve(gateway, [d.unique_id, "1.2.3.4.5.404"])
+    assert status(rr) == "PartialSuccess"
+    assert codes(rr) == ["XDSDocumentUniqueIdError"]
+    assert errors(rr)[0][2] == "1.2.3.4.5.404"
+    assert list(got) == [d.unique_id]
+    rr, got = retrieve(gateway, [d.unique_id], repo="1.2.3.999")
+    assert status(rr) == "Failure" and codes(rr) == ["XDSUnknownRepositoryId"] and not got
+
+
+def test_supplied_hash_or_size_mismatch_is_refused(gateway):
+    d = DocumentSpec(b"real content", extra_slots={"hash": ["0" * 40]})
+    rr = provide(gateway, [d])
+    assert status(rr) == "Failure" and codes(rr) == ["XDSRepositoryMetadataError"]
+    d = DocumentSpec(b"real content 2", extra_slots={"size": ["3"]})
+    rr = provide(gateway, [d])
+    assert status(rr) == "Failure" and codes(rr) == ["XDSRepositoryMetadataError"]
+    _, got = retrieve(gateway, [d.unique_id])
+    assert got == {}
+
+
+def test_matching_hash_and_size_are_accepted(gateway):
+    d = DocumentSpec(b"hash given", include_hash=True)
+    assert status(provide(gateway, [d])) == "Success"
+
+
+def test_missing_document_and_missing_metadata(gateway):
+    d1, d2 = DocumentSpec(b"one"), DocumentSpec(b"two")
+    body, parts = provide_and_register_request(gateway.pid, [d1, d2])
+    # drop the second xds:Document: its metadata has no document
+    body.remove(body.findall(XDS + "Document")[1])
+    resp = SoapClient(gateway.repository_url).call(
+        C.ACTION_ITI41, body, [OutgoingAttachment(parts[0][0], parts[0][1], data=parts[0][2])], mtom=True)
+    assert codes(resp.body) == ["XDSMissingDocument"]
+    body, parts = provide_and_register_request(gateway.pid, [d1])
+    extra = etree.SubElement(body, XDS + "Document", id="urn:uuid:00000000-0000-4000-8000-000000000001")
+    extra.text = "aGVsbG8="
+    resp = SoapClient(gateway.repository_url).call(
+        C.ACTION_ITI41, body, [OutgoingAttachment(parts[0][0], parts[0][1], data=parts[0][2])], mtom=True)
+    assert codes(resp.body) == ["XDSMissingDocumentMetadata"]
+    assert retrieve(gateway, [d1.unique_id, d2.unique_id])[1] == {}
+
+
+def test_unknown_patient_and_patient_mismatch(gateway):
+    rr = provide(gateway, [DocumentSpec(b"x")], patient="NOPE^^^&2.16.756.5.30.1.999.1.1&ISO")
+    assert codes(rr) == ["XDSUnknownPatientId"]
+    rr = provide(gateway, [DocumentSpec(b"x")], patient="123^^^&1.2.3.4&ISO")
+    assert codes(rr) == ["XDSUnknownPatientId"]
+    body, parts = provide_and_register_request(gateway.pid, [DocumentSpec(b"mismatch")])
+    ei = [e for e in body.iter(C.rim("ExternalIdentifier")) if e.get("identificationScheme") == C.DE_PATIENT_ID][0]
+    ei.set("value", gateway.pid2)
+    resp = SoapClient(gateway.repository_url).call(
+        C.ACTION_ITI41, body, [OutgoingAttachment(c, m, data=d) for c, m, d in parts], mtom=True)
+    assert "XDSPatientIdDoesNotMatch" in codes(resp.body)
+
+
+def test_epr_spid_as_patient_id_is_refused(gateway):
+    rr = provide(gateway, [DocumentSpec(b"x")], patient="761337610411353650^^^&2.16.756.5.30.1.127.3.10.3&ISO")
+    assert status(rr) == "Failure"
+    assert "XDSRegistryMetadataError" in codes(rr) or "XDSUnknownPatientId" in codes(rr)
+    assert any("EPR-SPID" in e[1] for e in errors(rr))
+
+
+def test_rplc_deprecates_and_keeps_the_old_version_retrievable(gateway):
+    v1 = DocumentSpec(b"version 1")
+    assert status(provide(gateway, [v1])) == "Success"
+    v2 = DocumentSpec(b"version 2", replaces=v1.entry_id)
+    assert status(provide(gateway, [v2])) == "Success", errors(provide)
+    _, got = retrieve(gateway, [v1.unique_id, v2.unique_id])
+    assert got[v1.unique_id][1] == b"version 1" and got[v2.unique_id][1] == b"version 2"
+    # the old version is Deprecated: replacing it again fails
+    v3 = DocumentSpec(b"version 3", replaces=v1.entry_id)
+    rr = provide(gateway, [v3])
+    assert codes(rr) == ["XDSRegistryError"]
+    # a replacement across patients is refused
+    other = DocumentSpec(b"other patient's", replaces=v2.entry_id)
+    rr = provide(gateway, [other], patient=gateway.pid2)
+    assert "XDSPatientIdDoesNotMatch" in codes(rr)
+    # an unknown target is refused
+    rr = provide(gateway, [DocumentSpec(b"x", replaces="urn:uuid:11111111-1111-4111-8111-111111111111")])
+    assert codes(rr) == ["XDSRegistryError"]
+
+
+def test_register_iti42_and_non_identical_hash(gateway):
+    d = DocumentSpec(b"registered elsewhere")
+    rr = register(gateway, submit_objects_request(gateway.pid, [d], for_register=True, repository_unique_id="1.2.3.77"))
+    assert status(rr) == "Success", errors(rr)
+    again = DocumentSpec(b"different bytes, same uniqueId", unique_id=d.unique_id)
+    rr = register(gateway, submit_objects_request(gateway.pid, [again], for_register=True))
+    assert codes(rr) == ["XDSNonIdenticalHash"]
+    same = DocumentSpec(b"registered elsewhere", unique_id=d.unique_id)
+    rr = register(gateway, submit_objects_request(gateway.pid, [same], for_register=True))
+    assert codes(rr) == ["XDSDuplicateUniqueIdInRegistry"]
+
+
+def test_register_requires_hash_size_repository(gateway):
+    sor = submit_objects_request(gateway.pid, [DocumentSpec(b"x")], for_register=False)
+    rr = register(gateway, sor)
+    assert status(rr) == "Failure"
+    ctx = " ".join(e[1] for e in errors(rr))
+    assert "hash" in ctx and "size" in ctx and "repositoryUniqueId" in ctx
+
+
+def test_several_errors_are_reported_together(gateway):
+    d = DocumentSpec(b"x", class_code=("nope", "1.2.3"), language_code="xx-XX", creation_time="2023-01-01")
+    rr = provide(gateway, [d])
+    ctx = [e[1] for e in errors(rr)]
+    assert len(ctx) >= 3
+    assert any("classCode" in c for c in ctx) and any("languageCode" in c for c in ctx)
+    assert any("creationTime" in c for c in ctx)
+
+
+def test_symbolic_ids_are_resolved_to_uuids(gateway):
+    d = DocumentSpec(b"symbolic", entry_id="Document01")
+    assert status(provide(gateway, [d])) == "Success"
+
+
+def test_sample_vector_shape_of_response(gateway):
+    """The answer to ITI-41 has the sample response's shape: a bare RegistryResponse."""
+    rr = provide(gateway, [DocumentSpec(b"shape")])
+    assert rr.tag == RS + "RegistryResponse" and len(rr) == 0
+
+
+def _raw_post(url, body: bytes, ctype: str):
+    u = urlparse(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+    conn.request("POST", u.path, body=body, headers={"Content-Type": ctype})
+    r = conn.getresponse()
+    return r.status, r.read()
+
+
+def test_faults_unknown_action_wrong_type_malformed(gateway):
+    with pytest.raises(SoapFaultError) as exc:
+        SoapClient(gateway.repository_url).call("urn:ihe:iti:2007:Nope", etree.Element("x"))
+    assert "ActionNotSupported" in (exc.value.subcode or "")
+    st, body = _raw_post(gateway.repository_url, b"<a>", "application/soap+xml")
+    assert st == 400 and b"Traceback" not in body and b"Fault" in body
+    st, body = _raw_post(gateway.repository_url, b"hello", "text/plain")
+    assert st == 415 and b"Fault" in body
+    # ITI-42 action on a body that is not a SubmitObjectsRequest: Sender fault
+    with pytest.raises(SoapFaultError) as exc:
+        SoapClient(gateway.registry_url).call(C.ACTION_ITI42, etree.Element("{urn:x}y"))
+    assert exc.value.code.endswith("Sender")
