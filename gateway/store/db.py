@@ -22,11 +22,16 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
-def make_engine(url: str, **kw) -> Engine:
+def _ensure_sqlite_dir(url: str) -> None:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+
+def make_engine(url: str, **kw) -> Engine:
+    if url.startswith("sqlite"):
+        _ensure_sqlite_dir(url)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kw)
         event.listen(engine, "connect", _sqlite_pragmas)
         # Write transactions (``write_transaction``) take SQLite's write lock at BEGIN IMMEDIATE, so
@@ -68,4 +73,5 @@ def alembic_config(url: str):
 def upgrade(url: str, revision: str = "head") -> None:
     """Bring the schema at ``url`` to ``revision`` (``epd-gateway db upgrade``)."""
     from alembic import command
+    _ensure_sqlite_dir(url)
     command.upgrade(alembic_config(url), revision)

@@ -33,8 +33,12 @@ class GatewayProc:
         return self.base_url + "/xds/registry"
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "gateway.cli", *args], env=self.env, cwd=REPO,
-                              capture_output=True, text=True, timeout=120, check=check)
+        done = subprocess.run([sys.executable, "-m", "gateway.cli", *args], env=self.env, cwd=REPO,
+                              capture_output=True, text=True, timeout=120)
+        if check and done.returncode:
+            raise AssertionError(f"epd-gateway {' '.join(args)} failed ({done.returncode}):\n"
+                                 f"{done.stdout}\n{done.stderr}")
+        return done
 
     def add_patient(self, epr_spid: str, family: str = "Muster", given: str = "Anna", *extra: str) -> str:
         out = self.cli("patient", "add", "--epr-spid", epr_spid, "--family", family, "--given", given,
