@@ -1,0 +1,106 @@
+"""PIX/PDQ over the real SOAP server (subprocess on 127.0.0.1, port 0)."""
+from __future__ import annotations
+
+import http.client
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from gateway.clients.soap import SoapClient, SoapFaultError
+
+from hl7v3_samples import SAMPLE_COMMUNITY_OID, SAMPLES, pdq_query, name_param, pix_query, xp
+
+ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    from gateway.store.db import upgrade
+    url = f"sqlite:///{tmp_path_factory.mktemp('mpi')}/mpi.sqlite"
+    upgrade(url)
+    proc = subprocess.Popen([sys.executable, "-m", "tests.mpi.mpi_server_app", url, SAMPLE_COMMUNITY_OID],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    ready, _, _ = select.select([proc.stdout], [], [], 30)
+    line = proc.stdout.readline() if ready else b""
+    if not line.startswith(b"LISTENING"):
+        proc.kill()
+        pytest.fail(f"server did not start: {line!r}")
+    _, host, port = line.decode().split()
+    yield host, int(port)
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def post(server, path: str, data: bytes) -> tuple[int, etree._Element]:
+    conn = http.client.HTTPConnection(*server, timeout=30)
+    conn.request("POST", path, body=data, headers={"Content-Type": "application/soap+xml; charset=UTF-8"})
+    resp = conn.getresponse()
+    body = resp.read()
+    conn.close()
+    return resp.status, etree.fromstring(body)
+
+
+WSA = "{http://www.w3.org/2005/08/addressing}"
+SOAP = "{http://www.w3.org/2003/05/soap-envelope}"
+
+
+def test_sample_feed_then_query(server):
+    raw = (SAMPLES / "ITI-44_request_raw.xml").read_bytes()
+    status, env = post(server, "/pix", raw)                       # the sample's SPID check digit is wrong
+    assert status == 200
+    assert env.findtext(f"{SOAP}Header/{WSA}Action") == "urn:hl7-org:v3:MCCI_IN000002UV01"
+    assert env.findtext(f"{SOAP}Header/{WSA}RelatesTo") == "urn:uuid:c12e1f14-c2c9-4a94-ba27-6511e8c90b78"
+    body = env.find(f"{SOAP}Body")[0]
+    assert xp(body, "hl7:acknowledgement/hl7:typeCode/@code") == ["AE"]
+    assert "check digit" in xp(body, "string(hl7:acknowledgement/hl7:acknowledgementDetail/hl7:text)")
+    fixed = raw.replace(b"761337610435201235", b"761337610435201234").replace(
+        b"TestSystemId", b"900010").replace(b"1.3.6.1.4.1.21367.2017.2.5.89", b"1.3.6.1.4.1.21367.2017.2.5.103")
+    status, env = post(server, "/pix", fixed)
+    assert xp(env.find(f"{SOAP}Body")[0], "hl7:acknowledgement/hl7:typeCode/@code") == ["AA"]
+    # ITI-45 sample (local id 900010) with the SOAP client
+    req = etree.fromstring((SAMPLES / "ITI-45_request_raw.xml").read_bytes()).find(f"{SOAP}Body")[0]
+    resp = SoapClient(f"http://{server[0]}:{server[1]}/pix").call("urn:hl7-org:v3:PRPA_IN201309UV02", req)
+    assert resp.action == "urn:hl7-org:v3:PRPA_IN201310UV02"
+    assert xp(resp.body, "hl7:acknowledgement/hl7:typeCode/@code") == ["AA"]
+    assert xp(resp.body, "//hl7:patient/hl7:id/@root") == [SAMPLE_COMMUNITY_OID, "2.16.756.5.30.1.127.3.10.3"]
+    assert xp(resp.body, "//hl7:patient/hl7:id[2]/@extension") == ["761337610435201234"]
+    # ITI-47 by name
+    client = SoapClient(f"http://{server[0]}:{server[1]}/pdq")
+    resp = client.call("urn:hl7-org:v3:PRPA_IN201305UV02", pdq_query(name_param("muster")))
+    assert resp.action == "urn:hl7-org:v3:PRPA_IN201306UV02"
+    assert xp(resp.body, "//hl7:patient/hl7:id[2]/@extension") == ["761337610435201234"]
+
+
+def test_invalid_hl7_is_an_ack_broken_envelope_a_fault(server):
+    client = SoapClient(f"http://{server[0]}:{server[1]}/pix")
+    resp = client.call("urn:hl7-org:v3:PRPA_IN201309UV02", etree.fromstring(b"<x:junk xmlns:x='urn:x'/>"))
+    assert xp(resp.body, "hl7:acknowledgement/hl7:typeCode/@code") == ["AR"]
+    resp = client.call("urn:hl7-org:v3:PRPA_IN201301UV02", pix_query(("1.2.3", "x"), []))
+    assert resp.action == "urn:hl7-org:v3:MCCI_IN000002UV01"
+    assert xp(resp.body, "hl7:acknowledgement/hl7:typeCode/@code") == ["AR"]
+    status, env = post(server, "/pix", b"<not-soap")
+    assert status == 400 and env.find(f"{SOAP}Body/{SOAP}Fault") is not None
+    with pytest.raises(SoapFaultError):
+        client.call("urn:hl7-org:v3:Nope", pix_query(("1.2.3", "x"), []))
+
+
+def test_wsdl(server):
+    for path in ("/pix?wsdl", "/pdq?wsdl"):
+        conn = http.client.HTTPConnection(*server, timeout=10)
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        doc = etree.fromstring(resp.read())
+        assert resp.status == 200
+        actions = doc.xpath("//wsdl:input/@wsaw:Action", namespaces={
+            "wsdl": "http://schemas.xmlsoap.org/wsdl/", "wsaw": "http://www.w3.org/2006/05/addressing/wsdl"})
+        assert actions and all(a.startswith("urn:hl7-org:v3:") for a in actions)
