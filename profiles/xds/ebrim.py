@@ -34,24 +34,38 @@ def is_uuid_urn(value: str) -> bool:
         return False
 
 
+T_SLOT = R("Slot")
+T_VALUE_LIST = R("ValueList")
+T_VALUE = R("Value")
+T_NAME = R("Name")
+T_DESCRIPTION = R("Description")
+T_LOCALIZED = R("LocalizedString")
+T_VERSION_INFO = R("VersionInfo")
+T_CLASSIFICATION = R("Classification")
+T_EXTERNAL_IDENTIFIER = R("ExternalIdentifier")
+
+
 def read_slots(el) -> dict[str, list[str]]:
     slots: dict[str, list[str]] = {}
-    for slot in el.findall(R("Slot")):
-        name = slot.get("name") or ""
-        values = [(v.text or "") for v in slot.iterfind(f"{R('ValueList')}/{R('Value')}")]
-        slots.setdefault(name, []).extend(values)
+    for slot in el.iterchildren(T_SLOT):
+        values = slots.setdefault(slot.get("name") or "", [])
+        for vl in slot.iterchildren(T_VALUE_LIST):
+            values.extend((v.text or "") for v in vl.iterchildren(T_VALUE))
     return slots
 
 
 def localized(el, tag: str) -> str | None:
-    node = el.find(f"{R(tag)}/{R('LocalizedString')}")
-    return None if node is None else node.get("value")
+    for node in el.iterchildren(R(tag) if not tag.startswith("{") else tag):
+        for ls in node.iterchildren(T_LOCALIZED):
+            return ls.get("value")
+        return None
+    return None
 
 
 def _code(cl) -> Code:
     slots = read_slots(cl)
     scheme = (slots.get("codingScheme") or [""])[0]
-    return Code(code=cl.get("nodeRepresentation") or "", scheme=scheme, display=localized(cl, "Name") or "")
+    return Code(code=cl.get("nodeRepresentation") or "", scheme=scheme, display=localized(cl, T_NAME) or "")
 
 
 def _author(cl) -> Author:
@@ -64,12 +78,12 @@ def _author(cl) -> Author:
 def _common(obj: RegistryObject, el) -> None:
     obj.element = el
     obj.slots = read_slots(el)
-    obj.title = localized(el, "Name")
-    obj.comments = localized(el, "Description")
+    obj.title = localized(el, T_NAME)
+    obj.comments = localized(el, T_DESCRIPTION)
     obj.home_community_id = el.get("home")
     obj.status = el.get("status")
     obj.lid = el.get("lid")
-    vi = el.find(R("VersionInfo"))
+    vi = el.find(T_VERSION_INFO)
     obj.version = vi.get("versionName") if vi is not None else None
 
 
@@ -82,7 +96,7 @@ class _Reader:
 
     def classifications(self, el, obj_id: str, inner_ids: list[str]) -> dict[str, list]:
         by_scheme: dict[str, list] = {}
-        for cl in el.findall(R("Classification")):
+        for cl in el.iterchildren(T_CLASSIFICATION):
             inner_ids.append(cl.get("id") or "")
             co = cl.get("classifiedObject")
             if co is not None and co != obj_id:
@@ -93,7 +107,7 @@ class _Reader:
 
     def external_ids(self, el, obj_id: str, inner_ids: list[str]) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
-        for ei in el.findall(R("ExternalIdentifier")):
+        for ei in el.iterchildren(T_EXTERNAL_IDENTIFIER):
             inner_ids.append(ei.get("id") or "")
             ro = ei.get("registryObject")
             if ro is not None and ro != obj_id:

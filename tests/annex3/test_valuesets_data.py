@@ -14,7 +14,7 @@ from profiles.xds import constants as C
 from . import builder as B
 
 PACKAGED = Path(__file__).resolve().parents[2] / "profiles" / "ch" / "data" / "annex3-valuesets.json"
-SHARED = Path("/work/shared/epr/annex3-valuesets.json")
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "epr" / "annex3-valuesets.json"  # ../shared beside the checkout
 
 
 def _raw():

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-SAMPLES = Path("/work/shared/vectors/epr-by-example/samples")
+SAMPLES = Path(__file__).resolve().parents[1] / "vectors" / "epr-by-example" / "samples"
 ITI41_RAW = SAMPLES / "ITI-41_request_raw.xml"
 ITI41_BOUNDARY = b"uuid:df997b05-d075-415b-9cc8-0f68c74cd993"
 ITI41_ROOT_CID = "root.message@cxf.apache.org"

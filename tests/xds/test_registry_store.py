@@ -1,0 +1,117 @@
+"""The registry store on SQLite and PostgreSQL: one transaction per submission, conflicts caught at write."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+import sqlalchemy as sa
+
+from gateway.clients.submission import DocumentSpec, submit_objects_request
+from gateway.store.db import make_engine
+from gateway.store.registry import SqlRegistryStore
+from profiles.xds.ebrim import parse_submission
+from profiles.xds.errors import XdsFailure
+from profiles.xds.registry import RegistryPolicy, plan_registration
+
+MPI = "2.16.756.5.30.1.999.1.1"
+PID = f"4711^^^&{MPI}&ISO"
+
+
+class Patients:
+    def is_known_mpi_pid(self, pid):
+        return pid == "4711"
+
+
+def register(store, sor, extra_rows=None):
+    sub, errors = parse_submission(sor)
+    assert not errors
+    with store.transaction() as tx:
+        plan = plan_registration(sub, tx, Patients(), RegistryPolicy(MPI), for_register=True, now="20261122000000")
+        tx.apply(plan)
+        if extra_rows is not None:
+            tx.add_repository_documents(extra_rows)
+    return plan
+
+
+def count(engine, table):
+    with engine.connect() as c:
+        return c.execute(sa.text(f"select count(*) from {table}")).scalar()
+
+
+def test_registration_round_trip_and_rollback(db_url):
+    engine = make_engine(db_url)
+    store = SqlRegistryStore(engine)
+    d = DocumentSpec(b"x")
+    plan = register(store, submit_objects_request(PID, [d], for_register=True))
+    assert count(engine, "xds_document") == 1 and count(engine, "xds_association") == 1
+    row = dict(repository_unique_id="1.2.3", unique_id=d.unique_id, sha1="a" * 40, sha256="b" * 64, size=1,
+               mime_type="text/plain")
+    # a failure late in the transaction (duplicate repository row) rolls back the whole submission
+    with store.transaction() as tx:
+        tx.add_repository_documents([row])
+    before = {t: count(engine, t) for t in ("xds_document", "xds_submission_set", "xds_association",
+                                            "xds_document_code", "xds_document_author")}
+    with pytest.raises(XdsFailure):
+        register(store, submit_objects_request(PID, [DocumentSpec(b"y")], for_register=True), extra_rows=[row])
+    assert before == {t: count(engine, t) for t in before}
+    # the stored XML is the registered element with its resolved ids and registry attributes
+    with engine.connect() as c:
+        xml = c.execute(sa.text("select xml from xds_document")).scalar()
+    assert plan.documents[0].entry_uuid in xml and 'status="urn:oasis:names:tc:ebxml-regrep:StatusType:Approved"' in xml
+    engine.dispose()
+
+
+def test_concurrent_replacements_of_one_document_let_exactly_one_win(db_url):
+    engine = make_engine(db_url)
+    store = SqlRegistryStore(engine)
+    base = DocumentSpec(b"v1")
+    register(store, submit_objects_request(PID, [base], for_register=True))
+    results = []
+    barrier = threading.Barrier(4)
+
+    def replace(i):
+        sor = submit_objects_request(PID, [DocumentSpec(f"v2-{i}".encode(), replaces=base.entry_id)],
+                                     for_register=True)
+        barrier.wait()
+        try:
+            register(store, sor)
+            results.append("ok")
+        except XdsFailure as exc:
+            results.append(exc.errors[0].code)
+
+    threads = [threading.Thread(target=replace, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results.count("ok") == 1, results
+    assert set(results) - {"ok"} <= {"XDSRegistryError"}
+    with engine.connect() as c:
+        statuses = sorted(r[0] for r in c.execute(sa.text("select status from xds_document")))
+    assert statuses == ["Approved", "Deprecated"]
+    engine.dispose()
+
+
+def test_concurrent_same_unique_id_registers_once(db_url):
+    engine = make_engine(db_url)
+    store = SqlRegistryStore(engine)
+    d = DocumentSpec(b"same")
+    results = []
+    barrier = threading.Barrier(3)
+
+    def go():
+        sor = submit_objects_request(PID, [DocumentSpec(b"same", unique_id=d.unique_id)], for_register=True)
+        barrier.wait()
+        try:
+            register(store, sor)
+            results.append("ok")
+        except XdsFailure as exc:
+            results.append(exc.errors[0].code)
+
+    threads = [threading.Thread(target=go) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results.count("ok") == 1 and count(engine, "xds_document") == 1, results
+    engine.dispose()
