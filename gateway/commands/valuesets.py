@@ -4,7 +4,9 @@
 code count. ``check FILE`` validates a submission offline -- FILE is a SOAP envelope, a
 ProvideAndRegisterDocumentSetRequest or a SubmitObjectsRequest -- and prints every error (the
 ebRIM structural ones and the Swiss/annex 3 ones); exit status 1 when there is any, 2 when the file
-or the value sets cannot be read.
+or the value sets cannot be read. The checks are the registry's own (IHE required attributes and
+formats, then annex 3): an ITI-41 file is checked by ITI-41 rules, a bare SubmitObjectsRequest by
+ITI-42 rules (hash, size and repositoryUniqueId required).
 
 The value-set file is the setting ``valuesets_file`` (TOML / ``EPD_VALUESETS_FILE``; empty: the
 packaged release); ``--valuesets FILE`` overrides it, to try a new annex release before installing it.
@@ -17,7 +19,8 @@ import sys
 from typing import TextIO
 
 from gateway.config import load_settings
-from profiles.ch.annex3 import find_submit_objects_request, validate_element
+from profiles.ch.annex3 import find_submit_objects_request
+from profiles.ch.epr_submission import check_submission_element
 from profiles.ch.valuesets import ValueSetError, ValueSets
 
 EXIT_OK, EXIT_ERRORS, EXIT_UNUSABLE = 0, 1, 2
@@ -41,6 +44,9 @@ def register(subparsers, common_parser: argparse.ArgumentParser | None = None) -
     check.add_argument("--valuesets", metavar="FILE", help="value-set file (default: setting valuesets_file)")
     check.add_argument("--allow-folders", action="store_true", default=None,
                        help="accept Folders (generic IHE; default: setting allow_folders, off)")
+    check.add_argument("--transaction", choices=["ITI-41", "ITI-42"],
+                       help="rules to apply (default: ITI-41 inside a ProvideAndRegisterDocumentSetRequest, "
+                            "else ITI-42)")
     check.add_argument("--mpi-oid", metavar="OID",
                        help="require every patientId to be an MPI-PID of this assigning authority")
     check.set_defaults(func=cmd_check, handler=cmd_check)
@@ -114,7 +120,10 @@ def cmd_check(args, out: TextIO | None = None, err: TextIO | None = None) -> int
         print(f"error: {args.file} holds no lcm:SubmitObjectsRequest", file=err)
         return EXIT_UNUSABLE
     allow = args.allow_folders if getattr(args, "allow_folders", None) is not None else _settings(args).allow_folders
-    errors = validate_element(sor, vs, allow_folders=allow, mpi_oid=getattr(args, "mpi_oid", None))
+    transaction = getattr(args, "transaction", None)
+    for_register = None if transaction is None else transaction == "ITI-42"
+    errors = check_submission_element(sor, vs, for_register=for_register, allow_folders=allow,
+                                      mpi_oid=getattr(args, "mpi_oid", None))
     for e in errors:
         loc = f" [{e.location}]" if e.location else ""
         print(f"{e.code}{loc}: {e.context}", file=out)

@@ -78,8 +78,19 @@ def test_check_accepts_the_sample_in_each_form(tmp_path, form):
         root = next(root.iter("{%s}SubmitObjectsRequest" % C.NS_LCM))
     f = tmp_path / "sub.xml"
     f.write_bytes(etree.tostring(root))
-    rc, out, _ = run(["valuesets", "check", str(f)])
+    # the sample is an ITI-41 submission: a bare SubmitObjectsRequest is checked by ITI-42 rules unless told
+    extra = ["--transaction", "ITI-41"] if form == "sor" else []
+    rc, out, _ = run(["valuesets", "check", str(f), *extra])
     assert rc == 0 and out.startswith("OK")
+
+
+def test_check_applies_register_rules_to_a_bare_submit_objects_request(tmp_path):
+    root = next(B.load_sample_root().iter("{%s}SubmitObjectsRequest" % C.NS_LCM))
+    f = tmp_path / "sub.xml"
+    f.write_bytes(etree.tostring(root))
+    rc, out, _ = run(["valuesets", "check", str(f)])
+    assert rc == 1
+    assert all(word in out for word in ("hash", "size", "repositoryUniqueId"))
 
 
 def test_check_prints_every_error_and_exits_1(tmp_path):

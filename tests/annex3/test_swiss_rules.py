@@ -198,6 +198,12 @@ def _add_folder(sor, *, doc_member=True):
     rol = sor.find(R("RegistryObjectList"))
     fid = B.new_id()
     pkg = etree.SubElement(rol, R("RegistryPackage"), id=fid)
+    # a complete IHE folder (title, codeList), so only the Swiss rule can refuse it
+    etree.SubElement(etree.SubElement(pkg, R("Name")), R("LocalizedString"), value="Episode")
+    code = etree.SubElement(pkg, R("Classification"), classificationScheme=C.FOL_CODE_LIST, classifiedObject=fid,
+                            nodeRepresentation="371531000", id=B.new_id())
+    slot = etree.SubElement(code, R("Slot"), name="codingScheme")
+    etree.SubElement(etree.SubElement(slot, R("ValueList")), R("Value")).text = "2.16.840.1.113883.6.96"
     etree.SubElement(pkg, R("ExternalIdentifier"), registryObject=fid, identificationScheme=C.FOL_PATIENT_ID,
                      value=f"CHPAM3946^^^&{B.MPI_OID}&ISO", id=B.new_id())
     etree.SubElement(pkg, R("ExternalIdentifier"), registryObject=fid, identificationScheme=C.FOL_UNIQUE_ID,
