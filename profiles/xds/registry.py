@@ -140,6 +140,23 @@ def _ensure_node_classification(el, obj_id: str, node: str) -> None:
         el.append(cl)
 
 
+def normalize_patient_id(value: str) -> str:
+    """The registry's form of a patient id: ``ID^^^&OID&ISO`` (no namespace, no type code), so that
+    queries find it whatever optional CX components the submitter sent."""
+    from profiles.ch.identifiers import CX
+    try:
+        cx = CX.parse(value)
+    except ValueError:
+        return value
+    return f"{cx.id}^^^&{cx.oid}&ISO"
+
+
+def _normalize_patient_ids(sub: Submission) -> None:
+    for obj in [sub.submission_set, *sub.documents, *sub.folders]:
+        if obj is not None and obj.patient_id:
+            obj.patient_id = normalize_patient_id(obj.patient_id)
+
+
 def _check_patients(sub: Submission, patients: PatientIndex, policy: RegistryPolicy) -> list[XdsError]:
     from profiles.ch.identifiers import CX
     errors: list[XdsError] = []
@@ -171,7 +188,10 @@ def plan_registration(sub: Submission, reader: RegistryReader, patients: Patient
     Raises ``XdsFailure`` with every error found; returns the plan to write otherwise.
     """
     errors = validate_submission(sub, for_register=for_register, extra=policy.extra_validators)
-    errors += _check_patients(sub, patients, policy)
+    if errors:
+        raise XdsFailure(errors)
+    _normalize_patient_ids(sub)
+    errors = _check_patients(sub, patients, policy)
     if errors:
         raise XdsFailure(errors)
 

@@ -181,3 +181,10 @@ def test_every_required_attribute_is_named_when_missing():
         assert [err.code for err in exc.value.errors] == ["XDSRegistryMetadataError"]
         assert slot in exc.value.errors[0].context
     assert eo is not None
+
+
+def test_patient_ids_are_kept_in_the_registry_form():
+    """A namespace in the CX's assigning authority does not change which patient is meant: the
+    registry keys the entry by ID^^^&OID&ISO so that queries find it."""
+    p = plan(submit_objects_request(f"4711^^^MPI&{MPI}&ISO", [DocumentSpec(b"x")], for_register=True))
+    assert p.documents[0].patient_id == PID and p.submission.submission_set.patient_id == PID
