@@ -61,7 +61,7 @@ def patient(p: int) -> str:
 
 
 def class_codes() -> list[str]:
-    vs = json.loads(Path(__file__).resolve().parents[1] / "profiles" / "ch" / "data" / "annex3-valuesets.json".read_text())
+    vs = json.loads((ROOT / "profiles" / "ch" / "data" / "annex3-valuesets.json").read_text())
     return [f"{c['code']}^^{c['system']}" for c in vs["classCode"]["codes"]]
 
 

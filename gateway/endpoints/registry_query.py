@@ -49,8 +49,9 @@ def stored_query_body(body, ctx: RequestContext, *, settings: Settings, engine: 
         patient = request.patient
         if patient is not None and (patient.oid != settings.mpi_oid or not mpi.is_known_mpi_pid(patient.id)):
             return query_response(QueryResult(), request.return_type, settings.home_community_id)
-        result = run_query(request.query, _port(engine), ctx, max_results=settings.max_query_results,
-                           result_filter=result_filter or AllowAll())
+        with _port(engine).session() as port:       # one read connection for all statements of the query
+            result = run_query(request.query, port, ctx, max_results=settings.max_query_results,
+                               result_filter=result_filter or AllowAll())
         return query_response(result, request.return_type, settings.home_community_id)
     except XdsFailure as failure:
         return failure_response(failure.errors)
