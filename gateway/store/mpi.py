@@ -128,6 +128,44 @@ mpi_query_state = sa.Table(
 SEARCH_CANDIDATE_CAP = 5000
 
 
+def _patients_statement(where: Any) -> sa.Select:
+    """Active patients matching ``where`` with their local ids (outer join: one row per local id,
+    in key then local-id order); read with :func:`_patients_from_rows`."""
+    return (sa.select(mpi_patient.c.id, mpi_patient.c.mpi_pid, mpi_patient.c.epr_spid, mpi_patient.c.status,
+                      mpi_patient.c.demographics, mpi_local_id.c.oid, mpi_local_id.c.id_value,
+                      mpi_local_id.c.namespace)
+            .select_from(mpi_patient.outerjoin(mpi_local_id, mpi_local_id.c.patient_id == mpi_patient.c.id))
+            .where(mpi_patient.c.status == sa.bindparam("status"), where)
+            .order_by(mpi_patient.c.id, mpi_local_id.c.id))
+
+
+def _patients_from_rows(rows: Iterable[Any]) -> list["Patient"]:
+    out: list[Patient] = []
+    cur = None
+    local: list[CX] = []
+    for key, mpi_pid, epr_spid, status, demo, oid, id_value, namespace in rows:
+        if cur is None or cur[0] != key:
+            if cur is not None:
+                out.append(Patient(mpi_pid=cur[1], epr_spid=cur[2], demographics=demographics_from_json(cur[4]),
+                                   local_ids=tuple(local), status=cur[3], key=cur[0]))
+            cur, local = (key, mpi_pid, epr_spid, status, demo), []
+        if oid is not None:
+            local.append(CX(id=id_value, oid=oid, namespace=namespace or ""))
+    if cur is not None:
+        out.append(Patient(mpi_pid=cur[1], epr_spid=cur[2], demographics=demographics_from_json(cur[4]),
+                           local_ids=tuple(local), status=cur[3], key=cur[0]))
+    return out
+
+
+_LOAD_STATEMENT = _patients_statement(mpi_patient.c.id.in_(sa.bindparam("keys", expanding=True)))
+_FIND_STATEMENTS = {
+    "mpi": _patients_statement(mpi_patient.c.mpi_pid == sa.bindparam("id")),
+    "spid": _patients_statement(mpi_patient.c.epr_spid == sa.bindparam("id")),
+    "local": _patients_statement(mpi_patient.c.id == sa.select(mpi_local_id.c.patient_id).where(
+        mpi_local_id.c.oid == sa.bindparam("oid"), mpi_local_id.c.id_value == sa.bindparam("id")).scalar_subquery()),
+}
+
+
 #: SQLite answers "database is locked" to concurrent writers now and then (seen with several
 #: gateway processes on one file even under BEGIN IMMEDIATE): writes are retried with backoff.
 LOCK_RETRIES = 6
@@ -162,6 +200,11 @@ def demographics_to_json(d: Demographics) -> dict[str, Any]:
     }
 
 
+def demographics_dumps(d: Demographics) -> str:
+    """The JSON text of ``demographics`` (what the JSON column holds)."""
+    return json.dumps(demographics_to_json(d), ensure_ascii=False, separators=(",", ":"))
+
+
 def demographics_from_json(data: dict[str, Any] | str) -> Demographics:
     if isinstance(data, str):
         data = json.loads(data)
@@ -194,6 +237,11 @@ class MpiStore:
         self.engine = engine
         self.mpi_oid = mpi_oid
         self._known_domains: set[str] = {mpi_oid, EPR_SPID_OID}
+        self._search_cache: dict[tuple, sa.Select] = {}
+        # Reads are single statements: on PostgreSQL they run in autocommit, which saves the
+        # BEGIN and ROLLBACK round trips of a pooled connection (2 instead of 4 per read).
+        self._reader = (engine.execution_options(isolation_level="AUTOCOMMIT")
+                        if engine.dialect.name == "postgresql" else engine)
 
     # -- API for the rest of the gateway -----------------------------------------------------
 
@@ -228,7 +276,7 @@ class MpiStore:
         """True when ``pid`` (the id part under ``mpi_oid``) names an active, not merged, person."""
         if not pid:
             return False
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             row = conn.execute(sa.select(mpi_patient.c.status).where(mpi_patient.c.mpi_pid == pid)).first()
         return row is not None and row.status == STATUS_ACTIVE
 
@@ -236,7 +284,7 @@ class MpiStore:
         """The MPI-PID (CX) of the active person with this EPR-SPID, or None (also for a bad SPID)."""
         if epr_spid_entry_problem(spid):
             return None
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             row = self._row_by_spid(conn, spid)
         if row is None or row.status != STATUS_ACTIVE:
             return None
@@ -302,14 +350,20 @@ class MpiStore:
             return self._load(conn, [survivor.id])[0]
 
     def find(self, identifier: CX) -> Patient | None:
-        with self.engine.connect() as conn:
-            row = self._find_row(conn, identifier)
-            return self._load(conn, [row.id])[0] if row is not None else None
+        """One statement: the patient row joined with all its local ids."""
+        kind = self._id_kind(identifier.oid)
+        stmt = _FIND_STATEMENTS[kind]
+        params = {"status": STATUS_ACTIVE, "id": identifier.id}
+        if kind == "local":
+            params["oid"] = identifier.oid
+        with self._reader.connect() as conn:
+            found = _patients_from_rows(conn.execute(stmt, params))
+        return found[0] if found else None
 
     def is_known_domain(self, oid: str) -> bool:
         if oid in self._known_domains:
             return True
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             found = conn.execute(sa.select(mpi_local_id.c.id).where(mpi_local_id.c.oid == oid).limit(1)).first()
         if found is not None:
             self._known_domains.add(oid)   # domains never disappear: positive answers are cached
@@ -317,12 +371,14 @@ class MpiStore:
         return False
 
     def search(self, query: DemographicQuery, limit: int) -> list[SearchHit]:
-        with self.engine.connect() as conn:
-            stmt = self._search_statement(query)
-            if stmt is None:
-                return []
-            keys = [r[0] for r in conn.execute(stmt.limit(SEARCH_CANDIDATE_CAP))]
-            patients = self._load(conn, keys)
+        """One statement: the candidates (indexed criteria, at most SEARCH_CANDIDATE_CAP) with
+        their local ids; the statement is built once per query shape and reused (bound values)."""
+        shape, params = self._search_shape(query)
+        stmt = self._search_cache.get(shape)
+        if stmt is None:
+            stmt = self._search_cache[shape] = self._build_search(shape)
+        with self._reader.connect() as conn:
+            patients = _patients_from_rows(conn.execute(stmt, params))
         hits = []
         for patient in patients:
             score = _score(patient, query)
@@ -332,7 +388,7 @@ class MpiStore:
         return hits[:limit]
 
     def get_many(self, keys: Sequence[int]) -> list[Patient]:
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             return self._load(conn, list(keys))
 
     def history(self, identifier: CX) -> list[dict[str, Any]]:
@@ -360,7 +416,7 @@ class MpiStore:
             conn.execute(mpi_query_state.insert().values(query_key=query_key, created_at=_now(), state=data))
 
     def load(self, query_key: str) -> QueryState | None:
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             row = conn.execute(sa.select(mpi_query_state.c.state)
                                .where(mpi_query_state.c.query_key == query_key)).first()
         if row is None:
@@ -384,34 +440,63 @@ class MpiStore:
     # -- bulk load (benchmarks, migrations) ----------------------------------------------------
 
     def bulk_load(self, feeds: Sequence[PatientFeed]) -> int:
-        """Insert many new persons in one transaction (no linking: all identifiers must be new)."""
+        """Insert many new persons in one transaction (no linking: all identifiers must be new).
+
+        Fast path for benchmarks and migrations: patient keys are allocated up front (the PostgreSQL
+        sequence; max(id) under SQLite's write lock), then every table is written in one go
+        (``COPY ... FROM STDIN`` on PostgreSQL, ``executemany`` on SQLite)."""
         for feed in feeds:
             self._check_feed(feed, require_spid=True)
+        if not feeds:
+            return 0
         now = _now()
         with write_transaction(self.engine) as conn:
-            rows = []
-            for feed in feeds:
-                primary = feed.demographics.primary_name
-                rows.append(dict(mpi_pid=feed.mpi_pid or str(uuid.uuid4()), epr_spid=feed.epr_spid,
-                                 status=STATUS_ACTIVE, family_norm=normalize(primary.family)[:255],
-                                 given_norm=normalize(primary.given_text)[:255],
-                                 birth_date=feed.demographics.birth_date, gender=feed.demographics.gender,
-                                 demographics=demographics_to_json(feed.demographics),
-                                 created_at=now, updated_at=now))
-            conn.execute(mpi_patient.insert(), rows)
-            ids = dict(conn.execute(sa.select(mpi_patient.c.epr_spid, mpi_patient.c.id)
-                                    .where(mpi_patient.c.epr_spid.in_([f.epr_spid for f in feeds]))).all())
-            names, addrs, lids = [], [], []
-            for feed in feeds:
-                pid = ids[feed.epr_spid]
-                names += self._name_rows(pid, feed.demographics)
-                addrs += self._address_rows(pid, feed.demographics)
-                lids += [dict(patient_id=pid, oid=cx.oid, id_value=cx.id, namespace=cx.namespace)
-                         for cx in feed.local_ids]
-            for table, data in ((mpi_name, names), (mpi_address, addrs), (mpi_local_id, lids)):
-                if data:
-                    conn.execute(table.insert(), data)
-        return len(feeds)
+            pg = conn.dialect.name == "postgresql"
+            n = len(feeds)
+            if pg:
+                keys = list(conn.execute(sa.text(
+                    "SELECT nextval(pg_get_serial_sequence('mpi_patient', 'id')) FROM generate_series(1, :n)"),
+                    {"n": n}).scalars())
+            else:
+                top = conn.execute(sa.select(sa.func.max(mpi_patient.c.id))).scalar() or 0
+                keys = list(range(top + 1, top + 1 + n))
+            patients, names, addrs, lids = [], [], [], []
+            for key, feed in zip(keys, feeds):
+                d = feed.demographics
+                primary = d.primary_name
+                patients.append((key, feed.mpi_pid or str(uuid.uuid4()), feed.epr_spid, STATUS_ACTIVE,
+                                 normalize(primary.family)[:255], normalize(primary.given_text)[:255],
+                                 d.birth_date, d.gender, demographics_dumps(d), now, now))
+                names += [(r["patient_id"], r["family_norm"], r["given_norm"], r["birth_date"])
+                          for r in self._name_rows(key, d)]
+                addrs += [(r["patient_id"], r["street_norm"], r["city_norm"], r["postal_code"], r["state_norm"],
+                           r["country_norm"]) for r in self._address_rows(key, d)]
+                lids += [(key, cx.oid, cx.id, cx.namespace or "") for cx in feed.local_ids]
+            plan = ((mpi_patient, ("id", "mpi_pid", "epr_spid", "status", "family_norm", "given_norm",
+                                   "birth_date", "gender", "demographics", "created_at", "updated_at"), patients),
+                    (mpi_name, ("patient_id", "family_norm", "given_norm", "birth_date"), names),
+                    (mpi_address, ("patient_id", "street_norm", "city_norm", "postal_code", "state_norm",
+                                   "country_norm"), addrs),
+                    (mpi_local_id, ("patient_id", "oid", "id_value", "namespace"), lids))
+            dbapi = conn.connection.dbapi_connection
+            for table, cols, rows in plan:
+                if not rows:
+                    continue
+                if pg:
+                    with dbapi.cursor() as cur, cur.copy(
+                            f"COPY {table.name} ({', '.join(cols)}) FROM STDIN") as copy:
+                        for row in rows:
+                            copy.write_row(row)
+                else:   # the SQLite column types' own bind processing (dates, datetimes)
+                    procs = [None if c == "demographics" else table.c[c].type._cached_bind_processor(conn.dialect)
+                             for c in cols]
+                    if any(procs):
+                        rows = [tuple(p(v) if p else v for p, v in zip(procs, row)) for row in rows]
+                    cur = dbapi.cursor()
+                    cur.executemany(f"INSERT INTO {table.name} ({', '.join(cols)}) "
+                                    f"VALUES ({', '.join('?' * len(cols))})", rows)
+                    cur.close()
+        return n
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -548,77 +633,104 @@ class MpiStore:
         """Patients by key in the order given; merged ones are skipped."""
         if not keys:
             return []
-        rows = {r.id: r for r in conn.execute(
-            sa.select(mpi_patient).where(mpi_patient.c.id.in_(keys), mpi_patient.c.status == STATUS_ACTIVE))}
-        local: dict[int, list[CX]] = {}
-        for r in conn.execute(sa.select(mpi_local_id.c.patient_id, mpi_local_id.c.oid, mpi_local_id.c.id_value,
-                                        mpi_local_id.c.namespace)
-                              .where(mpi_local_id.c.patient_id.in_(list(rows))).order_by(mpi_local_id.c.id)):
-            local.setdefault(r.patient_id, []).append(CX(id=r.id_value, oid=r.oid, namespace=r.namespace or ""))
-        out = []
-        for key in keys:
-            r = rows.get(key)
-            if r is None:
-                continue
-            out.append(Patient(mpi_pid=r.mpi_pid, epr_spid=r.epr_spid,
-                               demographics=demographics_from_json(r.demographics),
-                               local_ids=tuple(local.get(key, ())), status=r.status, key=r.id))
-        return out
+        found = {p.key: p for p in _patients_from_rows(conn.execute(
+            _LOAD_STATEMENT, {"keys": list(keys), "status": STATUS_ACTIVE}))}
+        return [found[k] for k in keys if k in found]
 
-    def _search_statement(self, q: DemographicQuery) -> sa.Select | None:
-        """SQL for the indexed criteria (names, birth date, gender, ids, address); the exact
-        scoring of names, telecom and mother's maiden name is done on the candidates in Python."""
-        conds: list[Any] = [mpi_patient.c.status == STATUS_ACTIVE]
-        stmt = sa.select(mpi_patient.c.id)
-        if q.identifiers:
-            key_sets = []
-            for cx in q.identifiers:
-                if cx.oid == self.mpi_oid:
-                    key_sets.append(sa.select(mpi_patient.c.id).where(mpi_patient.c.mpi_pid == cx.id))
-                elif cx.oid == EPR_SPID_OID:
-                    key_sets.append(sa.select(mpi_patient.c.id).where(mpi_patient.c.epr_spid == cx.id))
-                else:
-                    key_sets.append(sa.select(mpi_local_id.c.patient_id).where(
-                        mpi_local_id.c.oid == cx.oid, mpi_local_id.c.id_value == cx.id))
-            for ks in key_sets:   # every identifier given must belong to the person
-                conds.append(mpi_patient.c.id.in_(ks))
+    def _id_kind(self, oid: str) -> str:
+        return "mpi" if oid == self.mpi_oid else "spid" if oid == EPR_SPID_OID else "local"
+
+    def _search_shape(self, q: DemographicQuery) -> tuple[tuple, dict[str, Any]]:
+        """The structure of a query (which criteria, which matching) and its values, in the order
+        :meth:`_build_search` binds them (``p0``, ``p1``...)."""
+        values: list[Any] = [STATUS_ACTIVE]
+        ids = []
+        for cx in q.identifiers:
+            kind = self._id_kind(cx.oid)
+            ids.append(kind)
+            values += [cx.id] if kind != "local" else [cx.oid, cx.id]
+        names = []
         for crit in q.names:
+            fam, giv = normalize(crit.family), normalize(crit.given)
+            with_birth = bool(fam) and q.birth_from is not None
+            names.append((bool(fam), crit.prefix, bool(giv), with_birth))
+            if fam:
+                values += [fam, prefix_upper_bound(fam)] if crit.prefix else [fam]
+                if with_birth:
+                    values += [q.birth_from, q.birth_to or q.birth_from]
+            if giv:
+                values += ([giv, prefix_upper_bound(giv)] if crit.prefix
+                           else [giv, giv + " ", prefix_upper_bound(giv + " ")])
+        birth = q.birth_from is not None
+        if birth:
+            values += [q.birth_from, q.birth_to or q.birth_from]
+        if q.gender:
+            values.append(q.gender)
+        addr = None
+        if q.address is not None and not q.address.is_empty():
+            a = q.address
+            street = normalize(" ".join(a.street_lines))
+            parts = [("postal", a.postal_code.strip() if a.postal_code else ""),
+                     ("city", normalize(a.city) if a.city else ""),
+                     ("country", normalize(a.country) if a.country else ""),
+                     ("state", normalize(a.state) if a.state else "")]
+            addr = tuple(bool(v) for _, v in parts) + (bool(street),)
+            values += [v for _, v in parts if v]
+            if street:
+                values += [street, prefix_upper_bound(street)]
+        shape = (tuple(ids), tuple(names), birth, bool(q.gender), addr)
+        params = {f"p{i}": v for i, v in enumerate(values)}
+        params["status"] = STATUS_ACTIVE
+        return shape, params
+
+    def _build_search(self, shape: tuple) -> sa.Select:
+        """The search statement of a query shape (see :meth:`_search_shape`): the indexed criteria
+        select at most SEARCH_CANDIDATE_CAP candidate keys; the outer select reads them with their
+        local ids. Names, telecom and mother's maiden name are scored on the candidates in Python."""
+        ids, names, birth, gender, addr = shape
+        counter = iter(range(10_000))
+
+        def bp(type_: Any = None) -> sa.BindParameter:
+            return sa.bindparam(f"p{next(counter)}", type_=type_ if type_ is not None else sa.String())
+
+        conds: list[Any] = [mpi_patient.c.status == bp()]
+        for kind in ids:   # every identifier given must belong to the person
+            if kind == "mpi":
+                conds.append(mpi_patient.c.id.in_(sa.select(mpi_patient.c.id).where(mpi_patient.c.mpi_pid == bp())))
+            elif kind == "spid":
+                conds.append(mpi_patient.c.id.in_(sa.select(mpi_patient.c.id).where(mpi_patient.c.epr_spid == bp())))
+            else:
+                conds.append(mpi_patient.c.id.in_(sa.select(mpi_local_id.c.patient_id).where(
+                    mpi_local_id.c.oid == bp(), mpi_local_id.c.id_value == bp())))
+        for has_fam, prefix, has_giv, with_birth in names:
             n = mpi_name.alias()
             nconds = [n.c.patient_id == mpi_patient.c.id]
-            fam = normalize(crit.family)
-            if fam:
-                nconds.append(n.c.family_norm.between(fam, prefix_upper_bound(fam)) if crit.prefix
-                              else n.c.family_norm == fam)
-                if q.birth_from is not None:   # lets the (family_norm, birth_date) index serve both
-                    nconds.append(n.c.birth_date.between(q.birth_from, q.birth_to or q.birth_from))
-            giv = normalize(crit.given)
-            if giv:
-                if crit.prefix:
-                    nconds.append(n.c.given_norm.between(giv, prefix_upper_bound(giv)))
+            if has_fam:
+                nconds.append(n.c.family_norm.between(bp(), bp()) if prefix else n.c.family_norm == bp())
+                if with_birth:   # lets the (family_norm, birth_date) index serve both
+                    nconds.append(n.c.birth_date.between(bp(sa.Date()), bp(sa.Date())))
+            if has_giv:
+                if prefix:
+                    nconds.append(n.c.given_norm.between(bp(), bp()))
                 else:   # the whole given names, or the first of them
-                    nconds.append(sa.or_(n.c.given_norm == giv,
-                                         n.c.given_norm.between(giv + " ", prefix_upper_bound(giv + " "))))
+                    nconds.append(sa.or_(n.c.given_norm == bp(), n.c.given_norm.between(bp(), bp())))
             conds.append(sa.exists().where(*nconds))
-        if q.birth_from is not None:
-            conds.append(mpi_patient.c.birth_date.between(q.birth_from, q.birth_to or q.birth_from))
-        if q.gender:
-            conds.append(mpi_patient.c.gender == q.gender)
-        if q.address is not None and not q.address.is_empty():
+        if birth:
+            conds.append(mpi_patient.c.birth_date.between(bp(sa.Date()), bp(sa.Date())))
+        if gender:
+            conds.append(mpi_patient.c.gender == bp())
+        if addr is not None:
             a = mpi_address.alias()
             aconds = [a.c.patient_id == mpi_patient.c.id]
-            if q.address.postal_code:
-                aconds.append(a.c.postal_code == q.address.postal_code.strip())
-            if q.address.city:
-                aconds.append(a.c.city_norm == normalize(q.address.city))
-            if q.address.country:
-                aconds.append(a.c.country_norm == normalize(q.address.country))
-            if q.address.state:
-                aconds.append(a.c.state_norm == normalize(q.address.state))
-            street = normalize(" ".join(q.address.street_lines))
-            if street:
-                aconds.append(a.c.street_norm.between(street, prefix_upper_bound(street)))
+            for flag, col in zip(addr, (a.c.postal_code, a.c.city_norm, a.c.country_norm, a.c.state_norm)):
+                if flag:
+                    aconds.append(col == bp())
+            if addr[4]:
+                aconds.append(a.c.street_norm.between(bp(), bp()))
             conds.append(sa.exists().where(*aconds))
-        return stmt.where(*conds).order_by(mpi_patient.c.id)
+        keys = (sa.select(mpi_patient.c.id).where(*conds).order_by(mpi_patient.c.id)
+                .limit(SEARCH_CANDIDATE_CAP).scalar_subquery())
+        return _patients_statement(mpi_patient.c.id.in_(keys))
 
 
 def _score(patient: Patient, q: DemographicQuery) -> int | None:

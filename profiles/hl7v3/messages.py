@@ -5,6 +5,7 @@ Transport-free: works on lxml elements (the SOAP body's first child) and returns
 """
 from __future__ import annotations
 
+import copy
 import datetime as _dt
 import uuid
 from dataclasses import dataclass, field
@@ -194,11 +195,8 @@ class ResponseContext:
 
 
 def _sub(parent: etree._Element, local: str, **attrs: str) -> etree._Element:
-    el = etree.SubElement(parent, q(local))
-    for k, v in attrs.items():
-        if v is not None and v != "":
-            el.set(k, v)
-    return el
+    return etree.SubElement(parent, f"{{{HL7_NS}}}{local}",
+                            {k: v for k, v in attrs.items() if v is not None and v != ""})
 
 
 def sub(parent: etree._Element, local: str, text_value: str | None = None, **attrs: str) -> etree._Element:
@@ -211,8 +209,7 @@ def sub(parent: etree._Element, local: str, text_value: str | None = None, **att
 
 def _device_copy(device: etree._Element | None, fallback_oid: str) -> etree._Element:
     if device is not None:
-        copied = etree.fromstring(etree.tostring(device))
-        return copied
+        return copy.deepcopy(device)
     dev = etree.Element(q("device"), classCode="DEV", determinerCode="INSTANCE")
     _sub(dev, "id", root=fallback_oid)
     return dev

@@ -18,6 +18,7 @@ Responses carry only the MPI-PID and the EPR-SPID as identifiers (restricted by
 """
 from __future__ import annotations
 
+import copy
 import datetime as _dt
 import logging
 from dataclasses import dataclass
@@ -381,7 +382,7 @@ class PdqSupplier:
 
 
 def _copy(el: etree._Element) -> etree._Element:
-    return etree.fromstring(etree.tostring(el))
+    return copy.deepcopy(el)
 
 
 class InMemoryQueryStates:

@@ -16,6 +16,7 @@ The EPR-SPID is checked (format, check digit) wherever it enters; a NAVS13 is re
 """
 from __future__ import annotations
 
+import copy
 import logging
 from dataclasses import dataclass
 
@@ -303,5 +304,5 @@ class PixManager:
 
 
 def _copy(el: etree._Element) -> etree._Element:
-    return etree.fromstring(etree.tostring(el))
+    return copy.deepcopy(el)
 
