@@ -196,6 +196,9 @@ class MtomDecoder:
     def _skip_preamble(self, chunk: bytes) -> bytes:
         """Drop anything before the first delimiter line (RFC 2046 preamble, stray CRLF/blanks)."""
         assert self._preamble is not None
+        if not self._preamble and chunk.startswith(self._delimiter):
+            self._preamble = None      # the usual case: the body opens with the boundary, no copy
+            return chunk
         buf = self._preamble + chunk
         pos = 0
         while True:
@@ -333,6 +336,11 @@ class MtomBody:
     def __len__(self) -> int:
         return self.length
 
+    @property
+    def in_memory(self) -> bool:
+        """True when no part is streamed from a file (the whole body can be joined cheaply)."""
+        return all(isinstance(s, bytes) for s in self._segments)
+
     def __iter__(self) -> Iterator[bytes]:
         for seg in self._segments:
             if isinstance(seg, bytes):
@@ -353,20 +361,20 @@ class MtomBody:
         """File-like access to the same bytes (one pass)."""
         if self._iter is None:
             self._iter = iter(self)
-        out = [self._buf]
-        have = len(self._buf)
-        while size < 0 or have < size:
+        if size < 0:
+            data = bytes(self._buf) + b"".join(self._iter)
+            self._buf = b""
+            return data
+        # http.client reads 8 KiB at a time: serve them from the current 64 KiB chunk through a
+        # memoryview instead of re-slicing (copying) the rest of the chunk on every call.
+        while len(self._buf) < size:
             chunk = next(self._iter, None)
             if chunk is None:
                 break
-            out.append(chunk)
-            have += len(chunk)
-        data = b"".join(out)
-        if size < 0:
-            self._buf = b""
-            return data
-        self._buf = data[size:]
-        return data[:size]
+            self._buf = memoryview(bytes(self._buf) + chunk) if self._buf else memoryview(chunk)
+        data = bytes(self._buf[:size])
+        self._buf = self._buf[size:]
+        return data
 
 
 def encode_mtom(root_xml: bytes, attachments: Sequence[OutgoingAttachment] = (), *,

@@ -1,6 +1,10 @@
 """Engine creation and schema upgrade (Alembic) for SQLite (embedded default) and PostgreSQL."""
 from __future__ import annotations
 
+import fcntl
+import os
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import MetaData, create_engine, event
@@ -52,13 +56,78 @@ def make_engine(url: str, **kw) -> Engine:
     return create_engine(url, **kw)
 
 
+class _SqliteWriterQueue:
+    """Hands SQLite's write lock from one writer to the next without its busy-handler sleeps.
+
+    A writer that finds the database locked sleeps in SQLite's busy handler (1, 2, 5 ... 100 ms
+    steps) and is not woken when the lock is released: under concurrent submissions most of the
+    time went to those sleeps (p99 of seconds). Writers of this process queue on a thread lock,
+    writers of the other worker processes on an ``flock`` of ``<database>-writelock``; both wake
+    the next writer as soon as the previous one has committed. Only the order of waiting changes:
+    BEGIN IMMEDIATE, synchronous=FULL and busy_timeout (for writers outside the gateway) stay.
+    The kernel drops an flock when its process dies, so a kill -9 leaves no stale lock.
+    """
+
+    def __init__(self, path: str | None) -> None:
+        self._thread_lock = threading.RLock()
+        self._depth = 0
+        self._path = path
+        self._fd: int | None = None
+        self._pid = 0
+
+    def _file(self) -> int | None:
+        if self._path is None:
+            return None
+        if self._fd is None or self._pid != os.getpid():
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            self._pid = os.getpid()
+        return self._fd
+
+    @contextmanager
+    def hold(self):
+        with self._thread_lock:
+            fd = self._file() if self._depth == 0 else None
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if fd is not None:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def _sqlite_file(url: str) -> str | None:
+    path = url.split("///", 1)[-1].split("?", 1)[0] if "///" in url else ""
+    return None if not path or path == ":memory:" else path
+
+
+_QUEUE_SETUP = threading.Lock()
+
+
+@contextmanager
+def _sqlite_write_transaction(engine: Engine):
+    queue: _SqliteWriterQueue = engine._epd_writer_queue  # type: ignore[attr-defined]
+    with queue.hold():
+        with engine.execution_options(sqlite_write=True).begin() as conn:
+            yield conn
+
+
 def write_transaction(engine: Engine):
     """``with write_transaction(engine) as conn:`` one transaction that will write.
 
-    On SQLite it takes the write lock up front (BEGIN IMMEDIATE); elsewhere it is ``engine.begin()``.
+    On SQLite it takes the write lock up front (BEGIN IMMEDIATE), after queueing behind the other
+    writers of the gateway (:class:`_SqliteWriterQueue`); elsewhere it is ``engine.begin()``.
     """
     if engine.dialect.name == "sqlite":
-        return engine.execution_options(sqlite_write=True).begin()
+        if not hasattr(engine, "_epd_writer_queue"):
+            with _QUEUE_SETUP:
+                if not hasattr(engine, "_epd_writer_queue"):
+                    path = _sqlite_file(engine.url.render_as_string(hide_password=False))
+                    engine._epd_writer_queue = _SqliteWriterQueue(  # type: ignore[attr-defined]
+                        path + "-writelock" if path else None)
+        return _sqlite_write_transaction(engine)
     return engine.begin()
 
 

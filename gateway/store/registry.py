@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, bindparam, literal_column, null, select, union_all, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -47,75 +47,115 @@ class StoredBlob:
     mime_type: str
 
 
+# Statements built once per process: SQLAlchemy memoizes the cache key of a statement object, so a
+# prebuilt statement with an expanding IN parameter skips construction and cache-key generation on
+# every call (they were most of the Python time of an ITI-41 before this, see bench/README.md).
+_VALUES = bindparam("values", expanding=True)
+_d, _f, _a, _s = T.documents.c, T.folders.c, T.associations.c, T.submission_sets.c
+_DOC_COLS = (_d.entry_uuid, _d.unique_id, _d.patient_id, _d.status, _d.lid, _d.version, _d.hash)
+_DOCS_BY_UNIQUE_ID = select(*_DOC_COLS).where(_d.unique_id.in_(_VALUES))
+_PACKAGE_UIDS_IN_USE = union_all(*(select(t.c.unique_id).where(t.c.unique_id.in_(_VALUES))
+                                   for t in (T.submission_sets, T.folders, T.documents)))
+_FOLDERS_CONTAINING = (select(_a.target, _a.source).join(T.folders, T.folders.c.entry_uuid == _a.source)
+                       .where(_a.type == C.ASSOC_HAS_MEMBER, _a.target.in_(_VALUES)))
+_DEPRECATE = (update(T.documents).where(and_(_d.entry_uuid == bindparam("uuid"), _d.status == "Approved"))
+              .values(status="Deprecated"))
+_INSERT = {t.name: t.insert() for t in (T.submission_sets, T.documents, T.folders, T.folder_codes,
+                                        T.document_codes, T.document_authors, T.document_reference_ids,
+                                        T.submission_set_authors, T.associations, T.repository_documents)}
+
+
+# One round trip answers "which of these entryUUIDs exist, and as what": plan_registration asks
+# documents_by_uuid, folders_by_uuid and associations_exist for the same ids, then again for the
+# ids its associations reference (mostly the same ones).
+_OBJECTS_BY_UUID = union_all(
+    select(literal_column("'D'").label("kind"), *_DOC_COLS).where(_d.entry_uuid.in_(_VALUES)),
+    select(literal_column("'F'"), _f.entry_uuid, _f.unique_id, _f.patient_id, _f.status, null(), null(), null())
+    .where(_f.entry_uuid.in_(_VALUES)),
+    select(literal_column("'A'"), _a.entry_uuid, null(), null(), null(), null(), null(), null())
+    .where(_a.entry_uuid.in_(_VALUES)),
+    select(literal_column("'S'"), _s.entry_uuid, null(), null(), null(), null(), null(), null())
+    .where(_s.entry_uuid.in_(_VALUES)))
+
+
 class RegistryTx:
-    """The registry as seen from inside one write transaction."""
+    """The registry as seen from inside one write transaction.
+
+    Lookups by entryUUID are answered for documents, folders, associations and submission sets at
+    once and remembered until the next write through this object (``apply``,
+    ``add_repository_documents``), so planning a submission costs one query for all its ids.
+    """
 
     def __init__(self, conn: Connection):
         self.conn = conn
+        self._looked_up: set[str] = set()
+        self._objects: dict[str, dict[str, StoredDocument | StoredFolder | None]] = {
+            "D": {}, "F": {}, "A": {}, "S": {}}
+
+    def _forget(self) -> None:
+        self._looked_up.clear()
+        for found in self._objects.values():
+            found.clear()
+
+    def _lookup(self, uuids, kind: str) -> tuple[list[str], dict]:
+        uuids = [u for u in dict.fromkeys(uuids) if u]
+        missing = [u for u in uuids if u not in self._looked_up]
+        for chunk in _chunks(missing):
+            for r in self.conn.execute(_OBJECTS_BY_UUID, {"values": chunk}):
+                if r.kind == "D":
+                    obj = StoredDocument(r.entry_uuid, r.unique_id, r.patient_id, r.status, r.lid, r.version, r.hash)
+                elif r.kind == "F":
+                    obj = StoredFolder(r.entry_uuid, r.unique_id, r.patient_id, r.status)
+                else:
+                    obj = None
+                self._objects[r.kind][r.entry_uuid] = obj
+        self._looked_up.update(missing)
+        return uuids, self._objects[kind]
 
     # -- RegistryReader -------------------------------------------------------------
-    def _docs(self, column, values) -> dict[str, StoredDocument]:
-        out: dict[str, StoredDocument] = {}
-        d = T.documents.c
-        for chunk in _chunks(values):
-            for r in self.conn.execute(select(d.entry_uuid, d.unique_id, d.patient_id, d.status, d.lid,
-                                              d.version, d.hash).where(column.in_(chunk))):
-                doc = StoredDocument(r.entry_uuid, r.unique_id, r.patient_id, r.status, r.lid, r.version, r.hash)
-                out[doc.entry_uuid if column is d.entry_uuid else doc.unique_id] = doc
-        return out
-
     def documents_by_uuid(self, uuids):
-        return self._docs(T.documents.c.entry_uuid, uuids)
+        uuids, found = self._lookup(uuids, "D")
+        return {u: found[u] for u in uuids if u in found}
 
     def documents_by_unique_id(self, unique_ids):
-        return self._docs(T.documents.c.unique_id, unique_ids)
+        out: dict[str, StoredDocument] = {}
+        for chunk in _chunks(unique_ids):
+            for r in self.conn.execute(_DOCS_BY_UNIQUE_ID, {"values": chunk}):
+                out[r.unique_id] = StoredDocument(r.entry_uuid, r.unique_id, r.patient_id, r.status, r.lid,
+                                                  r.version, r.hash)
+        return out
 
     def folders_by_uuid(self, uuids):
-        f = T.folders.c
-        out: dict[str, StoredFolder] = {}
-        for chunk in _chunks(uuids):
-            for r in self.conn.execute(select(f.entry_uuid, f.unique_id, f.patient_id, f.status)
-                                       .where(f.entry_uuid.in_(chunk))):
-                out[r.entry_uuid] = StoredFolder(r.entry_uuid, r.unique_id, r.patient_id, r.status)
-        return out
+        uuids, found = self._lookup(uuids, "F")
+        return {u: found[u] for u in uuids if u in found}
 
     def package_unique_ids_in_use(self, unique_ids):
         used: set[str] = set()
         for chunk in _chunks(unique_ids):
-            for table in (T.submission_sets, T.folders, T.documents):
-                used.update(self.conn.scalars(select(table.c.unique_id).where(table.c.unique_id.in_(chunk))))
+            used.update(self.conn.scalars(_PACKAGE_UIDS_IN_USE, {"values": chunk}))
         return used
 
     def associations_exist(self, uuids):
-        found: set[str] = set()
-        a = T.associations.c
-        for chunk in _chunks(uuids):
-            found.update(self.conn.scalars(select(a.entry_uuid).where(a.entry_uuid.in_(chunk))))
-            found.update(self.conn.scalars(select(T.submission_sets.c.entry_uuid)
-                                           .where(T.submission_sets.c.entry_uuid.in_(chunk))))
-        return found
+        uuids, assocs = self._lookup(uuids, "A")
+        sets = self._objects["S"]
+        return {u for u in uuids if u in assocs or u in sets}
 
     def folders_containing(self, doc_uuids):
-        a = T.associations.c
         out: dict[str, list[str]] = {}
         for chunk in _chunks(doc_uuids):
-            rows = self.conn.execute(
-                select(a.target, a.source).join(T.folders, T.folders.c.entry_uuid == a.source)
-                .where(a.type == C.ASSOC_HAS_MEMBER, a.target.in_(chunk)))
-            for r in rows:
+            for r in self.conn.execute(_FOLDERS_CONTAINING, {"values": chunk}):
                 out.setdefault(r.target, []).append(r.source)
         return out
 
     # -- writing --------------------------------------------------------------------
     def apply(self, plan: RegistrationPlan) -> None:
+        self._forget()
         conn = self.conn
         seq = time.time_ns()
         ss = plan.submission.submission_set
         assert ss is not None
         for uuid in plan.deprecate:
-            res = conn.execute(update(T.documents)
-                               .where(and_(T.documents.c.entry_uuid == uuid, T.documents.c.status == "Approved"))
-                               .values(status="Deprecated"))
+            res = conn.execute(_DEPRECATE, {"uuid": uuid})
             if res.rowcount != 1:
                 raise XdsFailure(XdsError(XDS_REGISTRY_ERROR, f"document {uuid} was replaced concurrently "
                                           "by another submission", uuid))
@@ -142,37 +182,37 @@ class RegistryTx:
             author_rows += [dict(document=d.entry_uuid, person=a.person) for a in d.authors if a.person]
             ref_rows += [dict(document=d.entry_uuid, value=v) for v in d.reference_ids]
         try:
-            conn.execute(T.submission_sets.insert().values(
+            conn.execute(_INSERT[T.submission_sets.name], dict(
                 entry_uuid=ss.entry_uuid, unique_id=ss.unique_id, patient_id=ss.patient_id, status="Approved",
                 source_id=ss.source_id, submission_time=pad_dtm(ss.submission_time),
                 content_type_code=_c(ss.content_type_code), content_type_scheme=_s(ss.content_type_code),
                 seq=seq, xml=plan.xml(ss)))
             if doc_rows:
-                conn.execute(T.documents.insert(), doc_rows)
+                conn.execute(_INSERT[T.documents.name], _rows(doc_rows))
             for f in plan.folders:
-                conn.execute(T.folders.insert().values(
+                conn.execute(_INSERT[T.folders.name], dict(
                     entry_uuid=f.entry_uuid, lid=f.lid, unique_id=f.unique_id, patient_id=f.patient_id,
                     status="Approved", last_update_time=f.last_update_time,
                     seq=seq, xml=plan.xml(f)))
                 if f.codes:
-                    conn.execute(T.folder_codes.insert(), [dict(folder=f.entry_uuid, code=c.code, scheme=c.scheme)
+                    conn.execute(_INSERT[T.folder_codes.name], [dict(folder=f.entry_uuid, code=c.code, scheme=c.scheme)
                                                            for c in f.codes])
         except IntegrityError as exc:
             raise XdsFailure(XdsError(XDS_DUPLICATE_UNIQUE_ID, "a uniqueId or entryUUID of this submission was "
                                       "registered concurrently by another submission", "")) from exc
         if code_rows:
-            conn.execute(T.document_codes.insert(), code_rows)
+            conn.execute(_INSERT[T.document_codes.name], _rows(code_rows))
         if author_rows:
-            conn.execute(T.document_authors.insert(), author_rows)
+            conn.execute(_INSERT[T.document_authors.name], _rows(author_rows))
         if ref_rows:
-            conn.execute(T.document_reference_ids.insert(), ref_rows)
+            conn.execute(_INSERT[T.document_reference_ids.name], _rows(ref_rows))
         ss_authors = [dict(submission_set=ss.entry_uuid, person=a.person) for a in ss.authors if a.person]
         if ss_authors:
-            conn.execute(T.submission_set_authors.insert(), ss_authors)
+            conn.execute(_INSERT[T.submission_set_authors.name], _rows(ss_authors))
         if plan.associations:
-            conn.execute(T.associations.insert(), [dict(
+            conn.execute(_INSERT[T.associations.name], _rows([dict(
                 entry_uuid=a.entry_uuid, type=a.type, source=a.source, target=a.target, status="Approved",
-                submission_set=ss.entry_uuid, seq=seq, xml=plan.xml(a)) for a in plan.associations])
+                submission_set=ss.entry_uuid, seq=seq, xml=plan.xml(a)) for a in plan.associations]))
         for fid, when in plan.folder_updates.items():
             if any(f.entry_uuid == fid for f in plan.folders):
                 continue
@@ -191,12 +231,18 @@ class RegistryTx:
 
     # -- repository -----------------------------------------------------------------
     def add_repository_documents(self, rows: list[dict]) -> None:
+        self._forget()
         if rows:
             try:
-                self.conn.execute(T.repository_documents.insert(), rows)
+                self.conn.execute(_INSERT[T.repository_documents.name], _rows(rows))
             except IntegrityError as exc:
                 raise XdsFailure(XdsError(XDS_DUPLICATE_UNIQUE_ID, "a document of this submission is already "
                                           "stored in the repository", "")) from exc
+
+
+def _rows(rows: list[dict]) -> list[dict] | dict:
+    """One row as a plain execute (cheaper in SQLAlchemy than an executemany of one)."""
+    return rows[0] if len(rows) == 1 else rows
 
 
 def _c(code) -> str | None:
