@@ -41,15 +41,23 @@ def _port(engine: Engine) -> SqlRegistryQuery:
     return port
 
 
+def _known(mpi: PatientDirectory, pid: str, conn) -> bool:
+    """The MPI check on the query's own connection when the MPI offers it."""
+    bound = getattr(mpi, "bound", None)
+    return bound(conn).is_known_mpi_pid(pid) if bound is not None else mpi.is_known_mpi_pid(pid)
+
+
 def stored_query_body(body, ctx: RequestContext, *, settings: Settings, engine: Engine,
                       mpi: PatientDirectory, result_filter: ResultFilter | None = None):
     """The AdhocQueryResponse element for the AdhocQueryRequest ``body`` (transport-free core)."""
     try:
         request = parse_query_request(body)
         patient = request.patient
-        if patient is not None and (patient.oid != settings.mpi_oid or not mpi.is_known_mpi_pid(patient.id)):
+        if patient is not None and patient.oid != settings.mpi_oid:
             return query_response(QueryResult(), request.return_type, settings.home_community_id)
         with _port(engine).session() as port:       # one read connection for all statements of the query
+            if patient is not None and not _known(mpi, patient.id, port.connection):
+                return query_response(QueryResult(), request.return_type, settings.home_community_id)
             result = run_query(request.query, port, ctx, max_results=settings.max_query_results,
                                result_filter=result_filter or AllowAll())
         return query_response(result, request.return_type, settings.home_community_id)

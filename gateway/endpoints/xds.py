@@ -58,7 +58,7 @@ class XdsService:
             return errors + _safe_validate(sub, self.policy, for_register=True)
         try:
             with self.store.transaction() as tx:
-                plan = plan_registration(sub, tx, self.patients, self.policy, for_register=True, now=now_dtm())
+                plan = plan_registration(sub, tx, self._patients_on(tx), self.policy, for_register=True, now=now_dtm())
                 tx.apply(plan)
         except XdsFailure as failure:
             return failure.errors
@@ -97,7 +97,7 @@ class XdsService:
                 repo_rows.append(dict(repository_unique_id=self.settings.repository_unique_id, unique_id=d.unique_id,
                                       sha1=content.sha1, sha256=sha256, size=content.size, mime_type=d.mime_type))
             with self.store.transaction() as tx:
-                plan = plan_registration(sub, tx, self.patients, self.policy, for_register=True, now=now_dtm())
+                plan = plan_registration(sub, tx, self._patients_on(tx), self.policy, for_register=True, now=now_dtm())
                 tx.apply(plan)
                 tx.add_repository_documents(repo_rows)
             created.clear()
@@ -107,6 +107,11 @@ class XdsService:
         finally:
             if created:
                 self._sweep(created)
+
+    def _patients_on(self, tx):
+        """The patient check on the registry transaction's own connection when the MPI offers it."""
+        bound = getattr(self.patients, "bound", None)
+        return bound(tx.conn) if bound is not None else self.patients
 
     def _store_blob(self, content: DocumentContent) -> tuple[str, bool]:
         handle = content.handle

@@ -272,13 +272,26 @@ class MpiStore:
             raise DuplicateIdentifier(f"EPR-SPID, MPI-PID or local id already in the MPI: {exc.orig}") from None
         return self.mpi_cx(patient.mpi_pid)
 
-    def is_known_mpi_pid(self, pid: str) -> bool:
-        """True when ``pid`` (the id part under ``mpi_oid``) names an active, not merged, person."""
+    _KNOWN_PID = sa.select(mpi_patient.c.status).where(mpi_patient.c.mpi_pid == sa.bindparam("pid"))
+
+    def is_known_mpi_pid(self, pid: str, conn: Connection | None = None) -> bool:
+        """True when ``pid`` (the id part under ``mpi_oid``) names an active, not merged, person.
+
+        ``conn``: check on this connection (the caller's transaction) instead of taking one from
+        the pool -- the registry checks the patient inside its own write or read transaction.
+        """
         if not pid:
             return False
-        with self._reader.connect() as conn:
-            row = conn.execute(sa.select(mpi_patient.c.status).where(mpi_patient.c.mpi_pid == pid)).first()
+        if conn is not None:
+            row = conn.execute(self._KNOWN_PID, {"pid": pid}).first()
+        else:
+            with self._reader.connect() as own:
+                row = own.execute(self._KNOWN_PID, {"pid": pid}).first()
         return row is not None and row.status == STATUS_ACTIVE
+
+    def bound(self, conn: Connection) -> "BoundPatientIndex":
+        """This MPI's patient check on ``conn`` (the registry's ``PatientIndex`` port)."""
+        return BoundPatientIndex(self, conn)
 
     def find_by_epr_spid(self, spid: str) -> CX | None:
         """The MPI-PID (CX) of the active person with this EPR-SPID, or None (also for a bad SPID)."""
@@ -767,3 +780,15 @@ def _name_score(n: PersonName, crit: NameCriterion) -> int:
             return 70
         return 0
     return min(one(n.family, crit.family, crit.prefix), one(n.given_text, crit.given, crit.prefix))
+
+
+class BoundPatientIndex:
+    """``MpiStore.is_known_mpi_pid`` on one connection: the registry's patient check inside the
+    transaction that registers (no second pooled connection, no extra round trips)."""
+
+    def __init__(self, store: MpiStore, conn: Connection) -> None:
+        self._store = store
+        self._conn = conn
+
+    def is_known_mpi_pid(self, pid: str) -> bool:
+        return self._store.is_known_mpi_pid(pid, self._conn)

@@ -242,6 +242,11 @@ class SqlRegistryQuery:
             bound._conn = conn
             yield bound
 
+    @property
+    def connection(self):
+        """The connection of this session (``session()``), or None outside one."""
+        return self._conn
+
     @staticmethod
     def _limited(stmt, limit: int | None):
         return stmt.limit(limit) if limit is not None else stmt
