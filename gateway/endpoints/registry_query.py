@@ -15,13 +15,13 @@ from typing import Protocol
 from sqlalchemy.engine import Engine
 
 from gateway.config import Settings
-from gateway.soap.envelope import SoapReply, SoapRequest
+from gateway.soap.envelope import RawXml, SoapReply, SoapRequest
 from gateway.store.registry_query import SqlRegistryQuery
 from profiles.context import RequestContext
 from profiles.xds.constants import ACTION_ITI18_RESPONSE
 from profiles.xds.errors import XDS_REGISTRY_ERROR, XdsError, XdsFailure
 from profiles.xds.query_ports import AllowAll, QueryResult, ResultFilter
-from profiles.xds.query_response import failure_response, query_response
+from profiles.xds.query_response import failure_response, leaf_class_text, query_response
 from profiles.xds.stored_queries import parse_query_request, run_query
 
 log = logging.getLogger(__name__)
@@ -48,8 +48,9 @@ def _known(mpi: PatientDirectory, pid: str, conn) -> bool:
 
 
 def stored_query_body(body, ctx: RequestContext, *, settings: Settings, engine: Engine,
-                      mpi: PatientDirectory, result_filter: ResultFilter | None = None):
-    """The AdhocQueryResponse element for the AdhocQueryRequest ``body`` (transport-free core)."""
+                      mpi: PatientDirectory, result_filter: ResultFilter | None = None, raw: bool = False):
+    """The AdhocQueryResponse for the AdhocQueryRequest ``body`` (transport-free core): an element,
+    or with ``raw`` a LeafClass Success answer as ``RawXml`` text built from the stored metadata."""
     try:
         request = parse_query_request(body)
         patient = request.patient
@@ -60,6 +61,10 @@ def stored_query_body(body, ctx: RequestContext, *, settings: Settings, engine: 
                 return query_response(QueryResult(), request.return_type, settings.home_community_id)
             result = run_query(request.query, port, ctx, max_results=settings.max_query_results,
                                result_filter=result_filter or AllowAll())
+        if raw and request.return_type != "ObjectRef":
+            text = leaf_class_text(result, settings.home_community_id)
+            if text is not None:
+                return RawXml(text)
         return query_response(result, request.return_type, settings.home_community_id)
     except XdsFailure as failure:
         return failure_response(failure.errors)
@@ -73,5 +78,5 @@ def handle_stored_query(req: SoapRequest, ctx: RequestContext, *, settings: Sett
                         mpi: PatientDirectory, result_filter: ResultFilter | None = None) -> SoapReply:
     """The ITI-18 SOAP handler (bind the keyword arguments with functools.partial when wiring)."""
     body = stored_query_body(req.body, ctx, settings=settings, engine=engine, mpi=mpi,
-                             result_filter=result_filter)
+                             result_filter=result_filter, raw=True)
     return SoapReply(body=body, action=ACTION_ITI18_RESPONSE)

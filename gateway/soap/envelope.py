@@ -128,6 +128,26 @@ class SoapRequest:
             att.close()
 
 
+@dataclass(frozen=True)
+class RawXml:
+    """A reply body that is already XML text: one element, UTF-8, no XML declaration, carrying its
+    own namespace declarations. The server splices it into the envelope without parsing it again
+    (ITI-18 LeafClass answers are built from the stored metadata text)."""
+
+    data: bytes
+
+
+_EMPTY_BODY = b"<soap:Body/>"
+
+
+def serialize_with_body(envelope: etree._Element, body: RawXml) -> bytes:
+    """Serialize ``envelope`` (built with an empty Body) with ``body`` as the Body's child."""
+    xml = serialize(envelope)
+    if xml.count(_EMPTY_BODY) != 1:
+        raise ValueError("envelope must have exactly one empty soap:Body")
+    return xml.replace(_EMPTY_BODY, b"<soap:Body>" + body.data + b"</soap:Body>", 1)
+
+
 @dataclass
 class SoapReply:
     """What a handler returns: the body element, the response wsa:Action, attachments to send.
@@ -137,7 +157,7 @@ class SoapReply:
     attachments or the request was MTOM (IHE ITI-43 expects MTOM both ways).
     """
 
-    body: etree._Element
+    body: etree._Element | RawXml
     action: str
     attachments: list[OutgoingAttachment] = field(default_factory=list)
     mtom: bool | None = None

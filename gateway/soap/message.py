@@ -11,7 +11,7 @@ from typing import BinaryIO, Iterator, Sequence
 from lxml import etree
 
 from .attachments import DEFAULT_SPOOL_THRESHOLD, Attachment, OutgoingAttachment
-from .envelope import serialize
+from .envelope import RawXml, serialize, serialize_with_body
 from .fault import SoapFault
 from .mtom import SOAP12_TYPE, XOP_TYPE, MtomBody, decode_mtom, parse_content_type
 from .xml import parse_xml
@@ -97,9 +97,12 @@ class EncodedMessage:
 
 
 def encode_message(envelope: etree._Element, attachments: Sequence[OutgoingAttachment] = (),
-                   mtom: bool = False, action: str | None = None) -> EncodedMessage:
-    """Serialize an envelope, as MTOM when ``mtom`` or when there are attachments."""
-    xml = serialize(envelope)
+                   mtom: bool = False, action: str | None = None, raw_body: RawXml | None = None) -> EncodedMessage:
+    """Serialize an envelope, as MTOM when ``mtom`` or when there are attachments.
+
+    ``raw_body``: a body already serialized, spliced into the envelope's empty soap:Body.
+    """
+    xml = serialize(envelope) if raw_body is None else serialize_with_body(envelope, raw_body)
     if not mtom and not attachments:
         return EncodedMessage(PLAIN_CONTENT_TYPE, len(xml), xml)
     body = MtomBody(xml, attachments, action=action)

@@ -78,18 +78,30 @@ def _rows(result: QueryResult) -> Iterable:
     yield from result.associations
 
 
+def leaf_class_text(result: QueryResult, home_community_id: str) -> bytes | None:
+    """The LeafClass ``AdhocQueryResponse`` as UTF-8 text built from the stored metadata text
+    (``status`` and ``home`` set on each root start tag), or None when a stored element cannot be
+    taken that way (the caller then builds it as a tree)."""
+    parts = [_LEAF_HEAD]
+    try:
+        for row in _rows(result):
+            parts.append(set_root_attributes(row.xml, {"status": full_status(row.status), "home": home_community_id}))
+    except ValueError:
+        return None
+    parts.append(_LEAF_TAIL)
+    return "".join(parts).encode("utf-8")
+
+
 def query_response(result: QueryResult, return_type: str, home_community_id: str,
                    warnings: list[XdsError] | None = None):
     """A Success ``query:AdhocQueryResponse`` carrying ``result``."""
     if return_type != "ObjectRef" and not warnings:
-        parts = [_LEAF_HEAD]
-        for row in _rows(result):
-            parts.append(set_root_attributes(row.xml, {"status": full_status(row.status), "home": home_community_id}))
-        parts.append(_LEAF_TAIL)
-        try:
-            return etree.fromstring("".join(parts).encode("utf-8"), _PARSER)
-        except (ValueError, etree.XMLSyntaxError):   # a stored element the text path cannot take
-            pass
+        text = leaf_class_text(result, home_community_id)
+        if text is not None:
+            try:
+                return etree.fromstring(text, _PARSER)
+            except etree.XMLSyntaxError:   # a stored element the text path cannot take
+                pass
     resp = etree.Element(_QUERY_RESPONSE, nsmap=_NSMAP, status=C.RESPONSE_SUCCESS)
     if warnings:
         resp.append(error_list(warnings))

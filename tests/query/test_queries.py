@@ -442,4 +442,8 @@ def test_soap_handler(world):
     reply = handle_stored_query(req, RequestContext(), settings=SETTINGS, engine=world.engine, mpi=KnownPatients(),
                                 result_filter=None)
     assert reply.action == C.ACTION_ITI18_RESPONSE
-    assert Answer(reply.body).ids == ids(world.d.d2, world.d.d4, world.d.d5, world.d.d6)
+    # a LeafClass answer leaves the handler as text built from the stored metadata, spliced as is
+    from gateway.soap.envelope import RawXml
+    assert isinstance(reply.body, RawXml)
+    body = etree.fromstring(reply.body.data)
+    assert Answer(body).ids == ids(world.d.d2, world.d.d4, world.d.d5, world.d.d6)

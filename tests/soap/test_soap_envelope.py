@@ -171,3 +171,13 @@ def test_resolve_include_attachment_inline_and_unknown():
 def test_xop_include_element():
     el = xop_include("a b@c")
     assert el.tag == f"{{{NS_XOP}}}Include" and el.get("href") == "cid:a%20b@c"
+
+
+def test_raw_body_is_spliced_into_the_envelope_unchanged():
+    from gateway.soap.envelope import RawXml, build_envelope, serialize_with_body
+    raw = b'<q:R xmlns:q="urn:q" a="1"><x xmlns="urn:y">t&amp;u</x></q:R>'
+    xml = serialize_with_body(build_envelope(None, "urn:act", "urn:uuid:1"), RawXml(raw))
+    assert raw in xml
+    env = etree.fromstring(xml)
+    body = env.find("{http://www.w3.org/2003/05/soap-envelope}Body")
+    assert [c.tag for c in body] == ["{urn:q}R"] and body[0][0].text == "t&u"
