@@ -31,6 +31,7 @@ from urllib.parse import parse_qsl, quote
 
 from lxml import etree
 from twisted.internet import reactor as _reactor
+from twisted.internet import tcp
 from twisted.internet.interfaces import IPullProducer
 from twisted.internet.threads import deferToThread
 from twisted.logger import Logger
@@ -138,12 +139,63 @@ class GatewayRequest(server.Request):
         super().requestReceived(command, path, version)
 
 
+class _GatewaySite(server.Site):
+    """A ``Site`` that knows how many connections it holds open (for :class:`_BalancedPort`)."""
+
+    open_connections = 0
+
+    def buildProtocol(self, addr):  # noqa: N802 (Twisted's name)
+        proto = super().buildProtocol(addr)
+        if proto is None:
+            return None
+        self.open_connections += 1
+        lost = proto.connectionLost
+
+        def connection_lost(reason, _lost=lost):
+            self.open_connections -= 1
+            return _lost(reason)
+
+        proto.connectionLost = connection_lost
+        return proto
+
+
+class _BalancedPort(tcp.Port):
+    """The listening socket shared by the worker processes, accepting so that load spreads.
+
+    Every worker is woken for a new connection. Left alone, Twisted accepts as many as are queued
+    and the worker that wakes first keeps winning: measured, one worker held all 8 keep-alive
+    connections of a client while the other core idled. Here a worker accepts one connection per
+    wake-up, and a worker that already holds connections first waits 0.5 ms per open connection
+    (20 ms at most), so the least loaded worker takes the connection; the others find the queue
+    empty. Nothing is refused: a waiting worker accepts whatever is still queued when it resumes.
+    """
+
+    _holding = False
+    DELAY_PER_CONNECTION = 0.0005
+    MAX_DELAY = 0.02
+
+    def doRead(self):  # noqa: N802 (Twisted's name)
+        load = getattr(self.factory, "open_connections", 0)
+        if load and not self._holding:
+            self._holding = True
+            self.stopReading()
+            self.reactor.callLater(min(self.MAX_DELAY, load * self.DELAY_PER_CONNECTION), self._resume)
+            return
+        self._holding = False
+        self.numberAccepts = 1
+        super().doRead()
+
+    def _resume(self) -> None:
+        if self.connected:
+            self.startReading()
+
+
 def build_site(root: resource.Resource, *, max_request_size: int | None = None) -> server.Site:
     """A ``Site`` for ``root`` using :class:`GatewayRequest`; no tracebacks ever reach clients."""
     # parsePOSTFormSubmission=False: twisted.web would otherwise run every POST's Content-Type through
     # the stdlib email header parser (8% of an ITI-41's CPU) and read a multipart/form-data body into
     # memory whole to fill request.args, which no endpoint here uses.
-    site = server.Site(root, parsePOSTFormSubmission=False)
+    site = _GatewaySite(root, parsePOSTFormSubmission=False)
     site.requestFactory = GatewayRequest
     site.displayTracebacks = False
     site.max_request_size = max_request_size  # type: ignore[attr-defined]
@@ -465,11 +517,18 @@ def _start_logging() -> None:
 
 
 def _serve(fd: int, family: socket.AddressFamily, settings: Settings,
-           build_root: Callable[[Settings], resource.Resource]) -> None:
-    """Serve on an inherited/adopted listening socket in this process until stopped."""
+           build_root: Callable[[Settings], resource.Resource], *, shared: bool = False) -> None:
+    """Serve on an inherited/adopted listening socket in this process until stopped.
+
+    ``shared``: other worker processes serve the same socket (accept through :class:`_BalancedPort`).
+    """
     root = build_root(settings)
     site = build_site(root, max_request_size=settings.max_request_size)
-    reactor.adoptStreamPort(fd, family, site)
+    if shared:
+        port = _BalancedPort._fromListeningDescriptor(reactor, fd, family, site)
+        port.startListening()
+    else:
+        reactor.adoptStreamPort(fd, family, site)
     reactor.run()
 
 
@@ -563,7 +622,7 @@ def _worker_main(argv: list[str] | None = None) -> None:
     settings = Settings(**json.loads(os.environ.get("EPD_WORKER_SETTINGS", "{}")))
     build_root = _load_ref(args.build_root)
     _start_logging()
-    _serve(args.worker_fd, socket.AddressFamily(args.family), settings, build_root)
+    _serve(args.worker_fd, socket.AddressFamily(args.family), settings, build_root, shared=True)
     os.close(args.worker_fd)
 
 
