@@ -4,7 +4,6 @@
 """
 from __future__ import annotations
 
-import logging
 from functools import partial
 
 from twisted.web import resource
@@ -16,16 +15,6 @@ from gateway.store.db import make_engine
 from gateway.store.registry import SqlRegistryStore
 from profiles.xds import constants as C
 from profiles.xds.registry import RegistryPolicy
-
-log = logging.getLogger("gateway.app")
-
-ENDPOINT_PATHS = {
-    "xds-repository": "/xds/repository",
-    "xds-registry": "/xds/registry",
-    "pix": "/pix",
-    "pdq": "/pdq",
-}
-
 
 def load_valuesets(settings: Settings):
     from profiles.ch.valuesets import ValueSets
@@ -63,27 +52,19 @@ class Gateway:
                 "repository_unique_id": self.settings.repository_unique_id}
 
     def build_root(self) -> resource.Resource:
+        from gateway.endpoints.pdq import build_pdq_endpoint
+        from gateway.endpoints.pix import build_pix_endpoint
+        from gateway.endpoints.registry_query import handle_stored_query
         from gateway.endpoints.xds import build_registry_endpoint, build_repository_endpoint
         root = resource.Resource()
         xds = resource.Resource()
         root.putChild(b"xds", xds)
         xds.putChild(b"repository", build_repository_endpoint(self.xds))
-        registry_extra = {}
-        try:
-            from gateway.endpoints.registry_query import handle_stored_query
-            registry_extra[C.ACTION_ITI18] = Operation(
-                partial(handle_stored_query, settings=self.settings, engine=self.engine, mpi=self.mpi,
-                        result_filter=None), "ITI-18")
-        except ImportError:  # pragma: no cover - during development of ITI-18
-            log.warning("ITI-18 stored queries not available")
-        xds.putChild(b"registry", build_registry_endpoint(self.xds, registry_extra))
-        try:
-            from gateway.endpoints.pix import build_pix_endpoint
-            from gateway.endpoints.pdq import build_pdq_endpoint
-            root.putChild(b"pix", build_pix_endpoint(self.settings, self.mpi))
-            root.putChild(b"pdq", build_pdq_endpoint(self.settings, self.mpi))
-        except ImportError:  # pragma: no cover - during development of PIX/PDQ
-            log.warning("PIX/PDQ endpoints not available")
+        stored_query = Operation(partial(handle_stored_query, settings=self.settings, engine=self.engine,
+                                         mpi=self.mpi, result_filter=None), "ITI-18")
+        xds.putChild(b"registry", build_registry_endpoint(self.xds, {C.ACTION_ITI18: stored_query}))
+        root.putChild(b"pix", build_pix_endpoint(self.settings, self.mpi))
+        root.putChild(b"pdq", build_pdq_endpoint(self.settings, self.mpi))
         root.putChild(b"health", HealthResource(self.health))
         return root
 
