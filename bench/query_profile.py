@@ -39,8 +39,8 @@ def main() -> int:
     from gateway.config import load_settings
     from gateway.app import Gateway
     from gateway.endpoints.registry_query import handle_stored_query
-    from gateway.soap.envelope import build_envelope, parse_envelope
-    from gateway.soap.message import encode_message
+    from gateway.soap.envelope import parse_envelope
+    from gateway.soap.message import encode_reply
     from gateway.soap.xml import parse_xml
     from profiles.context import RequestContext
     settings = load_settings()
@@ -55,7 +55,7 @@ def main() -> int:
         def one(b: bytes) -> bytes:
             env = parse_envelope(parse_xml(io.BytesIO(b)), require_action=False)
             reply = handle_stored_query(env, RequestContext(), settings=settings, engine=gw.engine, mpi=gw.mpi)
-            msg = encode_message(build_envelope(reply.body, reply.action, env.message_id))
+            msg = encode_reply(reply, env.message_id)
             return b"".join(msg.chunks())
 
         for b in bodies[:30]:

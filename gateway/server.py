@@ -40,10 +40,10 @@ from twisted.web import http, resource, server
 from zope.interface import implementer
 
 from gateway.config import Settings
-from gateway.soap.envelope import (NS_WSA, RawXml, SoapReply, SoapRequest, build_envelope,
+from gateway.soap.envelope import (NS_WSA, SoapReply, SoapRequest,
                                    check_must_understand, fault_envelope, parse_envelope, serialize)
 from gateway.soap.fault import SoapFault
-from gateway.soap.message import PLAIN_CONTENT_TYPE, EncodedMessage, decode_message, encode_message
+from gateway.soap.message import PLAIN_CONTENT_TYPE, EncodedMessage, decode_message, encode_message, encode_reply
 from profiles.context import RequestContext
 
 reactor: Any = _reactor
@@ -407,10 +407,7 @@ class SoapEndpoint(resource.Resource):
             reply = handler(soap_request, ctx)
             if not isinstance(reply, SoapReply):
                 raise TypeError(f"handler for {action} returned {type(reply).__name__}, not SoapReply")
-            mtom = reply.mtom if reply.mtom is not None else bool(reply.attachments) or soap_request.mtom
-            raw = reply.body if isinstance(reply.body, RawXml) else None
-            envelope = build_envelope(None if raw else reply.body, reply.action, message_id or WSA_UNSPECIFIED)
-            message = encode_message(envelope, reply.attachments, mtom=mtom, action=reply.action, raw_body=raw)
+            message = encode_reply(reply, message_id or WSA_UNSPECIFIED, request_was_mtom=soap_request.mtom)
             self._safe_audit(ctx, action, "success", None)
             return _Outcome(200, message, soap_request.close)
         except SoapFault as fault:

@@ -11,7 +11,7 @@ from typing import BinaryIO, Iterator, Sequence
 from lxml import etree
 
 from .attachments import DEFAULT_SPOOL_THRESHOLD, Attachment, OutgoingAttachment
-from .envelope import RawXml, serialize, serialize_with_body
+from .envelope import RawXml, SoapReply, build_envelope, serialize, serialize_with_body
 from .fault import SoapFault
 from .mtom import SOAP12_TYPE, XOP_TYPE, MtomBody, decode_mtom, parse_content_type
 from .xml import parse_xml
@@ -108,3 +108,11 @@ def encode_message(envelope: etree._Element, attachments: Sequence[OutgoingAttac
     body = MtomBody(xml, attachments, action=action)
     return EncodedMessage(body.content_type, body.length, body)
 
+
+def encode_reply(reply: SoapReply, relates_to: str, *, request_was_mtom: bool = False) -> EncodedMessage:
+    """A handler's reply on the wire: WS-Addressing headers, MTOM when it has attachments (or was
+    asked for MTOM, or the request was MTOM and the reply does not say), a ``RawXml`` body spliced."""
+    mtom = reply.mtom if reply.mtom is not None else bool(reply.attachments) or request_was_mtom
+    raw = reply.body if isinstance(reply.body, RawXml) else None
+    envelope = build_envelope(None if raw else reply.body, reply.action, relates_to)
+    return encode_message(envelope, reply.attachments, mtom=mtom, action=reply.action, raw_body=raw)

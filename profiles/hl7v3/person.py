@@ -4,7 +4,7 @@ from __future__ import annotations
 from lxml import etree
 
 from profiles.hl7v3.errors import TABLE_VALUE_NOT_FOUND, DATA_TYPE_ERROR, Hl7v3Error
-from profiles.hl7v3.messages import child, children, format_date, parse_ts_date, q, sub, text
+from profiles.hl7v3.messages import child, children, format_date, parse_ts_date, sub, text
 from profiles.hl7v3.mpi import Address, Demographics, PersonName, Telecom
 
 #: administrativeGenderCode -> MPI gender (HL7 AdministrativeGender; UN = undifferentiated).

@@ -47,7 +47,7 @@ from .datatypes import is_dtm, pad_dtm
 from .errors import (XDS_REGISTRY_ERROR, XDS_STORED_QUERY_PARAM_NUMBER, XDS_TOO_MANY_RESULTS,
                      XDS_UNKNOWN_STORED_QUERY, XdsError, XdsFailure)
 from .query_ports import (AllowAll, AssociationRow, DocumentRow, FolderRow, QueryResult, RegistryQueryPort,
-                          ResultFilter, SubmissionSetRow)
+                          ResultFilter)
 
 # ---------------------------------------------------------------------------------------------
 # Query ids (TF-2a 3.18.4.1.2.3.7)
