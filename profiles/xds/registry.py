@@ -88,9 +88,9 @@ def _resolve_symbolic_ids(sub: Submission) -> dict[str, str]:
         return mapping
     ref_attrs = ("id", "classifiedObject", "registryObject", "sourceObject", "targetObject", "lid")
     for obj in sub.objects():
-        for el in obj.element.iter():
-            if not isinstance(el.tag, str):
-                continue
+        # references live on the object itself and on its own Classifications and
+        # ExternalIdentifiers (its direct children); slots and names hold none
+        for el in (obj.element, *obj.element.iterchildren(R("Classification"), R("ExternalIdentifier"))):
             for attr in ref_attrs:
                 v = el.get(attr)
                 if v in mapping:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 
 import pytest
+from lxml import etree
 
 from gateway.clients.submission import DocumentSpec, submit_objects_request
 from profiles.xds import constants as C
@@ -75,6 +76,9 @@ def test_a_valid_submission_plans_every_object_with_uuids_and_versions():
     # inner references follow the resolved id
     for cl in doc.element.iter(C.rim("Classification")):
         assert cl.get("classifiedObject") == doc.entry_uuid
+    for ei in doc.element.iter(C.rim("ExternalIdentifier")):
+        assert ei.get("registryObject") == doc.entry_uuid
+    assert "Doc1" not in etree.tostring(doc.element).decode()
     ss = p.submission.submission_set
     assert all(a.source == ss.entry_uuid for a in p.associations)
     assert any(c.get("classificationNode") == C.SUBMISSION_SET_NODE for c in ss.element.iter(C.rim("Classification")))
