@@ -18,6 +18,7 @@ MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    dbapi_conn.isolation_level = None   # transactions are begun by the "begin" listener below
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=FULL")     # an answered submission survives power loss too
@@ -26,11 +27,18 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.close()
 
 
+def _sqlite_file(url: str) -> str | None:
+    """The database file of a SQLite URL (None for memory databases and other backends)."""
+    if not url.startswith("sqlite"):
+        return None
+    path = url.split("///", 1)[-1].split("?", 1)[0] if "///" in url else ""
+    return None if not path or path == ":memory:" else path
+
+
 def _ensure_sqlite_dir(url: str) -> None:
-    if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+    path = _sqlite_file(url)
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
 
 
 def make_engine(url: str, **kw) -> Engine:
@@ -38,17 +46,16 @@ def make_engine(url: str, **kw) -> Engine:
         _ensure_sqlite_dir(url)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kw)
         event.listen(engine, "connect", _sqlite_pragmas)
-        # Write transactions (``write_transaction``) take SQLite's write lock at BEGIN IMMEDIATE, so
-        # concurrent writers queue (busy_timeout) instead of failing on a read->write lock upgrade;
-        # reads begin DEFERRED and, in WAL mode, never block nor wait for a writer.
+        # Write transactions (``write_transaction``) queue behind the gateway's other writers and
+        # take SQLite's write lock at BEGIN IMMEDIATE instead of failing on a read->write lock
+        # upgrade; reads begin DEFERRED and, in WAL mode, never block nor wait for a writer.
         @event.listens_for(engine, "begin")
         def _begin(conn):
             immediate = conn.get_execution_options().get("sqlite_write", False)
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
-        @event.listens_for(engine, "connect")
-        def _no_autobegin(dbapi_conn, _record):
-            dbapi_conn.isolation_level = None
+        path = _sqlite_file(url)
+        engine._epd_writer_queue = _SqliteWriterQueue(path + "-writelock" if path else None)  # type: ignore[attr-defined]
         return engine
     kw.setdefault("pool_size", 10)
     kw.setdefault("max_overflow", 20)
@@ -103,14 +110,6 @@ class _SqliteWriterQueue:
                     fcntl.flock(fd, fcntl.LOCK_UN)
 
 
-def _sqlite_file(url: str) -> str | None:
-    path = url.split("///", 1)[-1].split("?", 1)[0] if "///" in url else ""
-    return None if not path or path == ":memory:" else path
-
-
-_QUEUE_SETUP = threading.Lock()
-
-
 @contextmanager
 def _sqlite_write_transaction(engine: Engine):
     queue: _SqliteWriterQueue = engine._epd_writer_queue  # type: ignore[attr-defined]
@@ -122,16 +121,11 @@ def _sqlite_write_transaction(engine: Engine):
 def write_transaction(engine: Engine):
     """``with write_transaction(engine) as conn:`` one transaction that will write.
 
-    On SQLite it takes the write lock up front (BEGIN IMMEDIATE), after queueing behind the other
-    writers of the gateway (:class:`_SqliteWriterQueue`); elsewhere it is ``engine.begin()``.
+    On SQLite (an engine from :func:`make_engine`) it takes the write lock up front (BEGIN
+    IMMEDIATE), after queueing behind the other writers of the gateway (:class:`_SqliteWriterQueue`);
+    elsewhere it is ``engine.begin()``.
     """
     if engine.dialect.name == "sqlite":
-        if not hasattr(engine, "_epd_writer_queue"):
-            with _QUEUE_SETUP:
-                if not hasattr(engine, "_epd_writer_queue"):
-                    path = _sqlite_file(engine.url.render_as_string(hide_password=False))
-                    engine._epd_writer_queue = _SqliteWriterQueue(  # type: ignore[attr-defined]
-                        path + "-writelock" if path else None)
         return _sqlite_write_transaction(engine)
     return engine.begin()
 
