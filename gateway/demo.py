@@ -1,6 +1,7 @@
 """Demo data: a few patients in the MPI and documents in the registry/repository (idempotent)."""
 from __future__ import annotations
 
+import base64
 import datetime as _dt
 from typing import Iterator
 
@@ -34,7 +35,6 @@ def load_demo(settings: Settings) -> Iterator[str]:
                     DocumentSpec(b"%PDF-1.4\n% demo discharge letter\n", mime_type="application/pdf",
                                  title="Discharge letter", source_patient_id=f"{local}^^^&{DEMO_HOSPITAL_OID}&ISO")]
             body, _parts = provide_and_register_request(str(pid), docs, inline=True)
-            import base64
             errors = gw.xds.provide_and_register(body, lambda el: base64.b64decode(el.text or ""))
             if errors:
                 raise RuntimeError("demo documents refused: " + "; ".join(e.context for e in errors))
