@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/support importable
-from support.db import truncate_all as _truncate_all  # noqa: E402
+from support.db import empty_database  # noqa: E402
 
 PG_ADMIN_URL = os.environ.get("EPD_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -57,19 +57,9 @@ def pg_template_url():  # noqa: C901
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request, tmp_path):
     """An empty, migrated database: a fresh SQLite file, or the session's PostgreSQL database emptied."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/test.sqlite"
-        from gateway.store.db import upgrade
-        upgrade(url)
-        return url
-    url = request.getfixturevalue("pg_template_url")
-    _truncate_all(url)
-    return url
+    return empty_database(request, request.param, tmp_path)
 
 
 @pytest.fixture
-def sqlite_url(tmp_path):
-    url = f"sqlite:///{tmp_path}/test.sqlite"
-    from gateway.store.db import upgrade
-    upgrade(url)
-    return url
+def sqlite_url(request, tmp_path):
+    return empty_database(request, "sqlite", tmp_path)

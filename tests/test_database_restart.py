@@ -2,7 +2,6 @@
 request; the next ones succeed on fresh connections."""
 from __future__ import annotations
 
-import pytest
 import sqlalchemy as sa
 
 from gateway.store.db import make_engine

@@ -22,7 +22,7 @@ REPOSITORY_UID = Settings().repository_unique_id
 
 @pytest.fixture(scope="module")
 def patient_id(gateway_server):
-    return gateway_server.add_patient("761337610411353650", "Muster", "Anna", "1980-01-02", "F")
+    return gateway_server.add_patient("761337610411353650", "Muster", "Anna", birth_date="1980-01-02", gender="F")
 
 
 @pytest.fixture()

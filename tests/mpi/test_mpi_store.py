@@ -8,7 +8,7 @@ import pytest
 from gateway.store.db import make_engine
 from gateway.store.mpi import MpiStore
 from profiles.ch.identifiers import CX, EPR_SPID_OID, gs1_check_digit
-from profiles.hl7v3.errors import ConflictingIdentifier, DuplicateIdentifier, InvalidIdentifier, UnknownPatient
+from profiles.hl7v3.errors import ConflictingIdentifier, DuplicateIdentifier, UnknownPatient
 from profiles.hl7v3.mpi import Address, Demographics, PatientFeed, PersonName
 from profiles.hl7v3.ports import DemographicQuery, NameCriterion, QueryState
 

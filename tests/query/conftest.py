@@ -6,7 +6,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from gateway.store.db import make_engine, upgrade
+from gateway.store.db import make_engine
+from support.db import empty_database
 from profiles.xds import constants as C
 
 from .registry_fixture import LOINC, SNOMED, Doc, Folder, Sub, pid, register
@@ -70,25 +71,9 @@ def build_world(engine, backend: str) -> World:
     return w
 
 
-def truncate_pg(url: str) -> None:
-    import sqlalchemy as sa
-    eng = sa.create_engine(url)
-    with eng.begin() as c:
-        tables = [r[0] for r in c.execute(sa.text(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"))]
-        if tables:
-            c.execute(sa.text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables)))
-    eng.dispose()
-
-
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def world(request, tmp_path_factory):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('world')}/world.sqlite"
-        upgrade(url)
-    else:
-        url = request.getfixturevalue("pg_template_url")
-        truncate_pg(url)
+    url = empty_database(request, request.param, tmp_path_factory.mktemp("world"))
     engine = make_engine(url)
     w = build_world(engine, request.param)
     yield w

@@ -10,13 +10,13 @@ from hypothesis import strategies as st
 
 from gateway.config import Settings
 from gateway.endpoints.registry_query import stored_query_body
-from gateway.store.db import make_engine, upgrade
+from gateway.store.db import make_engine
 from profiles.context import RequestContext
 from profiles.xds import constants as C
 from profiles.xds import stored_queries as S
 from profiles.xds.datatypes import pad_dtm
 
-from .conftest import truncate_pg
+from support.db import empty_database
 from .registry_fixture import HOME, MPI_OID, Doc, KnownPatients, Sub, code, pid, q, qlist, query_xml, register
 
 SCHEME = "2.999.42"
@@ -55,12 +55,7 @@ def _docs(rng: random.Random) -> list[Doc]:
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def population(request, tmp_path_factory):
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('prop')}/prop.sqlite"
-        upgrade(url)
-    else:
-        url = request.getfixturevalue("pg_template_url")
-        truncate_pg(url)
+    url = empty_database(request, request.param, tmp_path_factory.mktemp("prop"))
     engine = make_engine(url)
     rng = random.Random(1234)
     docs = _docs(rng)

@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Sequence
 
-import pytest
 from lxml import etree
 
 from gateway.config import Settings

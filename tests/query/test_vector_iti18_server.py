@@ -2,9 +2,7 @@
 server, once the MPI knows its patient; the answer has the sample response's shape."""
 from __future__ import annotations
 
-import http.client
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
 from lxml import etree
@@ -13,7 +11,7 @@ from gateway.clients.soap import SoapClient
 from gateway.clients.submission import DocumentSpec, provide_and_register_request
 from gateway.soap.attachments import OutgoingAttachment
 from profiles.xds import constants as C
-from support.gateway_proc import make_gateway
+from support.gateway_proc import make_gateway, post_raw
 
 SAMPLES = Path(__file__).resolve().parents[1] / "vectors" / "epr-by-example" / "samples"
 SAMPLE_OID = "1.3.6.1.4.1.21367.2017.2.5.45"
@@ -37,19 +35,11 @@ def gw(tmp_path_factory):
     g.stop()
 
 
-def _post(url, body: bytes):
-    u = urlparse(url)
-    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
-    conn.request("POST", u.path, body=body, headers={"Content-Type": "application/soap+xml; charset=UTF-8"})
-    r = conn.getresponse()
-    return r.status, r.read()
-
-
 @pytest.mark.parametrize("return_type", ["ObjectRef", "LeafClass"])
 def test_sample_find_documents(gw, return_type):
     raw = (SAMPLES / "ITI-18_request_raw.xml").read_bytes()
     raw = raw.replace(b'returnType="ObjectRef"', f'returnType="{return_type}"'.encode())
-    status, reply = _post(gw.registry_url, raw)
+    status, _, reply = post_raw(gw.registry_url, raw)
     assert status == 200, reply[:1500]
     env = etree.fromstring(reply)
     resp = next(env.iter(Q + "AdhocQueryResponse"))

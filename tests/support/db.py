@@ -1,4 +1,4 @@
-"""PostgreSQL test helpers."""
+"""Database helpers for the tests (SQLite files, the session's PostgreSQL database)."""
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -12,3 +12,16 @@ def truncate_all(url: str) -> None:
         if tables:
             c.execute(sa.text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"))
     eng.dispose()
+
+
+def empty_database(request, backend: str, directory) -> str:
+    """The URL of an empty, migrated database: a new SQLite file in ``directory``, or the test
+    session's PostgreSQL database (fixture ``pg_template_url``) emptied."""
+    if backend == "sqlite":
+        from gateway.store.db import upgrade
+        url = f"sqlite:///{directory}/test.sqlite"
+        upgrade(url)
+        return url
+    url = request.getfixturevalue("pg_template_url")
+    truncate_all(url)
+    return url

@@ -40,9 +40,14 @@ class GatewayProc:
                                  f"{done.stdout}\n{done.stderr}")
         return done
 
-    def add_patient(self, epr_spid: str, family: str = "Muster", given: str = "Anna", *extra: str) -> str:
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def add_patient(self, epr_spid: str, family: str = "Muster", given: str = "Anna", *extra: str,
+                    birth_date: str = "1980-01-02", gender: str = "F") -> str:
+        """Open a patient with ``epd-gateway patient add``; returns the MPI-PID (CX)."""
         out = self.cli("patient", "add", "--epr-spid", epr_spid, "--family", family, "--given", given,
-                       "--birth-date", "1980-01-02", "--gender", "F", *extra)
+                       "--birth-date", birth_date, "--gender", gender, *extra)
         return out.stdout.strip().splitlines()[-1]
 
     def start(self, *args: str, timeout: float = 60) -> "GatewayProc":
@@ -111,3 +116,18 @@ def make_gateway(data_dir: Path, database_url: str | None = None, **settings: st
     for key, value in settings.items():
         env["EPD_" + key.upper()] = value
     return GatewayProc(data_dir=data_dir, env=env)
+
+
+def post_raw(url: str, body: bytes, content_type: str = "application/soap+xml; charset=UTF-8",
+             timeout: float = 30) -> tuple[int, str | None, bytes]:
+    """POST bytes as they are (no SOAP client in between): (status, Content-Type, body)."""
+    import http.client
+    from urllib.parse import urlparse
+    u = urlparse(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+    try:
+        conn.request("POST", u.path, body=body, headers={"Content-Type": content_type})
+        r = conn.getresponse()
+        return r.status, r.getheader("Content-Type"), r.read()
+    finally:
+        conn.close()

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from lxml import etree
 
 from gateway.app import Gateway
-from gateway.clients.submission import DocumentSpec, provide_and_register_request, submit_objects_request
+from gateway.clients.submission import DocumentSpec, provide_and_register_request
 from gateway.config import Settings
 from profiles.xds import constants as C
 

@@ -2,9 +2,7 @@
 community accepts it, once the MPI knows its patient, and the answer has the sample response's shape."""
 from __future__ import annotations
 
-import http.client
 import io
-from urllib.parse import urlparse
 
 import pytest
 from lxml import etree
@@ -14,7 +12,7 @@ from gateway.clients.submission import retrieve_request
 from gateway.soap.message import decode_message
 from profiles.xds import constants as C
 from soap.samples import SAMPLES, iti41_mtom
-from support.gateway_proc import make_gateway
+from support.gateway_proc import make_gateway, post_raw
 
 SAMPLE_MPI_OID = "1.3.6.1.4.1.12559.11.20.1"   # the assigning authority of the sample's patientId
 SAMPLE_REPOSITORY = "2.16.756.5.30.1.999.1.2"
@@ -31,17 +29,9 @@ def sample_gateway(tmp_path_factory):
     gw.stop()
 
 
-def _post(url, ctype, body):
-    u = urlparse(url)
-    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
-    conn.request("POST", u.path, body=body, headers={"Content-Type": ctype})
-    r = conn.getresponse()
-    return r.status, r.getheader("Content-Type"), r.read()
-
-
 def test_sample_iti41_is_accepted_and_answered_like_the_sample(sample_gateway):
     ctype, body, document = iti41_mtom(fix_wsse_prefix=True)
-    status, rtype, reply = _post(sample_gateway.repository_url, ctype, body)
+    status, rtype, reply = post_raw(sample_gateway.repository_url, body, ctype)
     assert status == 200, reply[:2000]
     assert rtype.startswith("multipart/related")  # MTOM asked, MTOM answered (as the sample)
     env = decode_message(rtype, io.BytesIO(reply)).envelope
@@ -62,12 +52,12 @@ def test_sample_iti41_is_accepted_and_answered_like_the_sample(sample_gateway):
     assert dr.findtext(f"{{{C.NS_XDS}}}mimeType") == "application/fhir+json"
     assert [a.read() for a in resp.attachments.values()] == [document]
     # submitting it again is refused: the document uniqueId is registered
-    status, _, reply = _post(sample_gateway.repository_url, ctype, body)
+    status, _, reply = post_raw(sample_gateway.repository_url, body, ctype)
     assert b"XDSDuplicateUniqueIdInRegistry" in reply
 
 
 def test_sample_as_captured_is_refused_cleanly(sample_gateway):
     """The capture lacks the xmlns:wsse declaration: not namespace-well-formed -> Sender fault, no trace."""
     ctype, body, _ = iti41_mtom(fix_wsse_prefix=False)
-    status, _, reply = _post(sample_gateway.repository_url, ctype, body)
+    status, _, reply = post_raw(sample_gateway.repository_url, body, ctype)
     assert status == 400 and b"Sender" in reply and b"Traceback" not in reply

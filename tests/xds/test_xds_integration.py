@@ -1,9 +1,6 @@
 """ITI-41 / ITI-42 / ITI-43 against the real server on 127.0.0.1 (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
-import hashlib
-import http.client
-from urllib.parse import urlparse
 
 import pytest
 from lxml import etree
@@ -13,6 +10,7 @@ from gateway.clients.submission import (DocumentSpec, provide_and_register_reque
                                         submit_objects_request)
 from gateway.soap.attachments import OutgoingAttachment
 from profiles.xds import constants as C
+from support.gateway_proc import post_raw
 
 RS = "{%s}" % C.NS_RS
 XDS = "{%s}" % C.NS_XDS
@@ -199,21 +197,13 @@ def test_sample_vector_shape_of_response(gateway):
     assert rr.tag == RS + "RegistryResponse" and len(rr) == 0
 
 
-def _raw_post(url, body: bytes, ctype: str):
-    u = urlparse(url)
-    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
-    conn.request("POST", u.path, body=body, headers={"Content-Type": ctype})
-    r = conn.getresponse()
-    return r.status, r.read()
-
-
 def test_faults_unknown_action_wrong_type_malformed(gateway):
     with pytest.raises(SoapFaultError) as exc:
         SoapClient(gateway.repository_url).call("urn:ihe:iti:2007:Nope", etree.Element("x"))
     assert "ActionNotSupported" in (exc.value.subcode or "")
-    st, body = _raw_post(gateway.repository_url, b"<a>", "application/soap+xml")
+    st, _, body = post_raw(gateway.repository_url, b"<a>", "application/soap+xml")
     assert st == 400 and b"Traceback" not in body and b"Fault" in body
-    st, body = _raw_post(gateway.repository_url, b"hello", "text/plain")
+    st, _, body = post_raw(gateway.repository_url, b"hello", "text/plain")
     assert st == 415 and b"Fault" in body
     # ITI-42 action on a body that is not a SubmitObjectsRequest: Sender fault
     with pytest.raises(SoapFaultError) as exc:
