@@ -196,14 +196,38 @@ def check_must_understand(header: etree._Element | None,
                         not_understood=tuple(missing))
 
 
+#: The message addressing properties a message carries at most once (WS-Addressing 1.0 Core, 3.1);
+#: wsa:RelatesTo may repeat.
+_SINGLE_WSA_HEADERS = tuple(_q(NS_WSA, n) for n in ("To", "From", "ReplyTo", "FaultTo", "Action", "MessageID"))
+
+
+def _check_addressing_cardinality(header: etree._Element | None) -> None:
+    """A repeated wsa:Action, wsa:MessageID... is refused (WS-Addressing 1.0 SOAP Binding 6.4.1:
+    ``wsa:InvalidAddressingHeader`` / ``wsa:InvalidCardinality`` naming the header)."""
+    if header is None:
+        return
+    seen: set[str] = set()
+    for block in header:
+        tag = block.tag
+        if tag in _SINGLE_WSA_HEADERS:
+            if tag in seen:
+                local = etree.QName(tag).localname
+                detail = etree.Element(_q(NS_WSA, "ProblemHeaderQName"), nsmap={"wsa": NS_WSA})
+                detail.text = f"wsa:{local}"
+                raise SoapFault("Sender", f"the wsa:{local} header occurs more than once",
+                                subcode=_q(NS_WSA, "InvalidAddressingHeader"),
+                                subsubcode=_q(NS_WSA, "InvalidCardinality"), detail=detail)
+            seen.add(tag)
+
+
 def parse_envelope(root: etree._Element, *, attachments: dict[str, Attachment] | None = None,
                    remote_addr: str | None = None, raw_headers: Mapping[str, str] | None = None,
                    mtom: bool = False, require_action: bool = True) -> SoapRequest:
     """Check the envelope structure and read the WS-Addressing headers into a :class:`SoapRequest`.
 
     Faults: SOAP 1.1 envelope -> ``VersionMismatch``; not an envelope, no Body, empty Body, no
-    wsa:Action (when required) -> ``Sender``. mustUnderstand is *not* checked here (see
-    :func:`check_must_understand`).
+    wsa:Action (when required), a repeated addressing header -> ``Sender``. mustUnderstand is *not*
+    checked here (see :func:`check_must_understand`).
     """
     if not isinstance(root.tag, str):
         raise SoapFault("Sender", "not a SOAP envelope")
@@ -230,6 +254,7 @@ def parse_envelope(root: etree._Element, *, attachments: dict[str, Attachment] |
     body = next((c for c in body_el if isinstance(c.tag, str)), None)
     if body is None:
         raise SoapFault("Sender", "empty SOAP Body")
+    _check_addressing_cardinality(header)
     action = _text(header, NS_WSA, "Action")
     if not action and require_action:
         raise SoapFault("Sender", "wsa:Action header missing",
@@ -301,7 +326,10 @@ def fault_envelope(fault: SoapFault, relates_to: str | None,
     code = etree.SubElement(f, _q(NS_SOAP12, "Code"))
     etree.SubElement(code, _q(NS_SOAP12, "Value")).text = f"soap:{fault.code}"
     if fault.subcode:
-        _subcode_value(etree.SubElement(code, _q(NS_SOAP12, "Subcode")), fault.subcode)
+        sub = etree.SubElement(code, _q(NS_SOAP12, "Subcode"))
+        _subcode_value(sub, fault.subcode)
+        if fault.subsubcode:
+            _subcode_value(etree.SubElement(sub, _q(NS_SOAP12, "Subcode")), fault.subsubcode)
     reason = etree.SubElement(f, _q(NS_SOAP12, "Reason"))
     text = etree.SubElement(reason, _q(NS_SOAP12, "Text"))
     text.set(_q(NS_XML, "lang"), "en")
@@ -319,6 +347,7 @@ class FaultInfo:
     subcode: str | None          # Clark notation when the prefix resolves
     reason: str
     detail: etree._Element | None
+    subsubcode: str | None = None
 
 
 def read_fault(envelope: etree._Element) -> FaultInfo | None:
@@ -337,10 +366,13 @@ def read_fault(envelope: etree._Element) -> FaultInfo | None:
 
     code_v = f.find(f"{_q(NS_SOAP12, 'Code')}/{_q(NS_SOAP12, 'Value')}")
     sub_v = f.find(f"{_q(NS_SOAP12, 'Code')}/{_q(NS_SOAP12, 'Subcode')}/{_q(NS_SOAP12, 'Value')}")
+    subsub_v = f.find(f"{_q(NS_SOAP12, 'Code')}/{_q(NS_SOAP12, 'Subcode')}/{_q(NS_SOAP12, 'Subcode')}"
+                      f"/{_q(NS_SOAP12, 'Value')}")
     code = resolve(code_v) or ""
     code = code.rpartition("}")[2] if code.startswith("{") else code.rpartition(":")[2]
     reason = f.find(f"{_q(NS_SOAP12, 'Reason')}/{_q(NS_SOAP12, 'Text')}")
     detail = f.find(_q(NS_SOAP12, "Detail"))
     return FaultInfo(code=code, subcode=resolve(sub_v),
                      reason=(reason.text or "").strip() if reason is not None else "",
-                     detail=detail[0] if detail is not None and len(detail) else None)
+                     detail=detail[0] if detail is not None and len(detail) else None,
+                     subsubcode=resolve(subsub_v))

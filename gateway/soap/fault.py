@@ -33,6 +33,8 @@ class SoapFault(Exception):
     :param reason: human readable text for ``env:Reason/env:Text`` (never a stack trace).
     :param subcode: a QName, either Clark notation ``{ns}local`` or ``prefix:local`` text
         (the latter is written verbatim; the prefix must be declared by the envelope, e.g. ``wsa``).
+    :param subsubcode: a QName nested below ``subcode`` (WS-Addressing's ``InvalidCardinality``
+        below ``InvalidAddressingHeader``, for example); same notations.
     :param detail: an element placed inside ``env:Detail``.
     :param http_status: override of the status derived from the code (e.g. 413 for a body that is
         too large, 415 for a wrong media type).
@@ -42,13 +44,16 @@ class SoapFault(Exception):
 
     def __init__(self, code: str, reason: str, subcode: str | None = None,
                  detail: etree._Element | None = None, *, http_status: int | None = None,
-                 not_understood: tuple[str, ...] = ()) -> None:
+                 not_understood: tuple[str, ...] = (), subsubcode: str | None = None) -> None:
         if code not in _HTTP_STATUS:
             raise ValueError(f"unknown SOAP 1.2 fault code {code!r}")
         super().__init__(reason)
         self.code = code
         self.reason = reason
         self.subcode = subcode
+        if subsubcode and not subcode:
+            raise ValueError("a subsubcode needs a subcode")
+        self.subsubcode = subsubcode
         self.detail = detail
         self._http_status = http_status
         self.not_understood = not_understood

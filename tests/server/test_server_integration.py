@@ -126,6 +126,21 @@ def test_unknown_action_fault(server):
     assert exc.value.http_status == 400 and exc.value.subcode == WSA_ACTION_NOT_SUPPORTED
 
 
+def test_repeated_action_header_fault(server):
+    env = build_envelope(_echo_body(), "urn:test:echo", None, "urn:uuid:req-2")
+    header = env.find(f"{{{NS_SOAP12}}}Header")
+    etree.SubElement(header, f"{{{NS_WSA}}}Action").text = "urn:test:nope"
+    status, _headers, body = _raw_post(server, serialize(env), "application/soap+xml; charset=UTF-8")
+    assert status == 400
+    envelope = parse_xml(body)
+    fault = read_fault(envelope)
+    assert fault.code == "Sender"
+    assert (fault.subcode, fault.subsubcode) == (f"{{{NS_WSA}}}InvalidAddressingHeader",
+                                                 f"{{{NS_WSA}}}InvalidCardinality")
+    assert fault.detail is not None and fault.detail.text == "wsa:Action"
+    assert _header(envelope, "Action") == "http://www.w3.org/2005/08/addressing/soap/fault"
+
+
 def test_wrong_content_types(server):
     env = serialize(build_envelope(_echo_body(), "urn:test:echo", None))
     status, headers, body = _raw_post(server, env, "text/xml; charset=UTF-8")

@@ -66,6 +66,33 @@ def test_missing_action():
     assert parse_envelope(env, require_action=False).action == ""
 
 
+@pytest.mark.parametrize("extra,local", [
+    ("<wsa:Action>urn:other</wsa:Action>", "Action"),
+    ("<wsa:MessageID>urn:uuid:def</wsa:MessageID>", "MessageID"),
+    ("<wsa:To>http://gw/other</wsa:To>", "To"),
+    ("<wsa:ReplyTo><wsa:Address>http://x</wsa:Address></wsa:ReplyTo>", "ReplyTo"),
+    ("<wsa:FaultTo><wsa:Address>http://x</wsa:Address></wsa:FaultTo>"
+     "<wsa:FaultTo><wsa:Address>http://y</wsa:Address></wsa:FaultTo>", "FaultTo"),
+])
+def test_repeated_addressing_header_is_invalid_cardinality(extra, local):
+    with pytest.raises(SoapFault) as exc:
+        parse_envelope(_req(extra))
+    fault = exc.value
+    assert (fault.code, fault.http_status) == ("Sender", 400)
+    assert fault.subcode == f"{{{NS_WSA}}}InvalidAddressingHeader"
+    assert fault.subsubcode == f"{{{NS_WSA}}}InvalidCardinality"
+    assert fault.detail.tag == f"{{{NS_WSA}}}ProblemHeaderQName" and fault.detail.text == f"wsa:{local}"
+    # on the wire: Subcode/Subcode, read back by the client side
+    info = read_fault(parse_xml(serialize(fault_envelope(fault, "urn:uuid:abc"))))
+    assert info.subcode == f"{{{NS_WSA}}}InvalidAddressingHeader"
+    assert info.subsubcode == f"{{{NS_WSA}}}InvalidCardinality"
+
+
+def test_repeatable_relates_to_and_single_headers_pass():
+    req = parse_envelope(_req("<wsa:RelatesTo>urn:uuid:1</wsa:RelatesTo><wsa:RelatesTo>urn:uuid:2</wsa:RelatesTo>"))
+    assert req.action == "urn:ihe:iti:2007:RetrieveDocumentSet"
+
+
 @pytest.mark.parametrize("extra,fails", [
     ('<u:H xmlns:u="urn:unknown" soap:mustUnderstand="true"/>', True),
     ('<u:H xmlns:u="urn:unknown" soap:mustUnderstand="1"/>', True),
