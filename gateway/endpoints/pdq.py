@@ -5,10 +5,9 @@ process can serve the next batch of a query another one started.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 from gateway.config import Settings
 from gateway.endpoints.pix import ACTION_ACK, response_context
+from gateway.resources import WSDL_DIR  # the IHE WSDLs and schemas, served at ?wsdl
 from gateway.server import Operation, SoapEndpoint
 from gateway.soap.envelope import SoapReply, SoapRequest
 from gateway.store.mpi import MpiStore
@@ -16,7 +15,6 @@ from profiles.context import RequestContext
 from profiles.hl7v3.messages import ACTION_CANCEL, ACTION_CONTINUE, ACTION_PREFIX, PDQ_QUERY, PDQ_RESPONSE
 from profiles.hl7v3.pdq import PdqSupplier
 
-WSDL_DIR = Path(__file__).resolve().parents[2] / "wsdl"
 
 ACTION_PDQ_QUERY = ACTION_PREFIX + PDQ_QUERY
 ACTION_PDQ_RESPONSE = ACTION_PREFIX + PDQ_RESPONSE

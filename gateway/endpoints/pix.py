@@ -6,9 +6,8 @@ SOAP fault (the SOAP layer's business).
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 from gateway.config import Settings
+from gateway.resources import WSDL_DIR  # the IHE WSDLs and schemas, served at ?wsdl
 from gateway.server import Operation, SoapEndpoint
 from gateway.soap.envelope import SoapReply, SoapRequest
 from gateway.store.mpi import MpiStore
@@ -17,7 +16,6 @@ from profiles.hl7v3.messages import (ACK, ACTION_PREFIX, ADD, DUPLICATES_RESOLVE
                                      REVISE, ResponseContext)
 from profiles.hl7v3.pix import PixManager
 
-WSDL_DIR = Path(__file__).resolve().parents[2] / "wsdl"
 
 ACTION_ADD = ACTION_PREFIX + ADD
 ACTION_REVISE = ACTION_PREFIX + REVISE

@@ -13,12 +13,12 @@ import logging
 import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 from lxml import etree
 
 from gateway.config import Settings
+from gateway.resources import WSDL_DIR  # the IHE WSDLs and schemas, served at ?wsdl
 from gateway.server import Operation, SoapEndpoint
 from gateway.soap.attachments import Attachment, OutgoingAttachment
 from gateway.soap.envelope import SoapReply, SoapRequest
@@ -35,7 +35,6 @@ from profiles.xds.repository import (DocumentContent, check_documents, parse_ret
 from profiles.xds.validate import validate_submission
 
 log = logging.getLogger("gateway.xds")
-WSDL_DIR = Path(__file__).resolve().parents[2] / "wsdl"   # the IHE WSDLs and schemas, served at ?wsdl
 
 
 def now_dtm() -> str:
