@@ -37,6 +37,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from machine import announce  # noqa: E402
 
 import sqlalchemy as sa  # noqa: E402
 
@@ -354,6 +357,7 @@ def main() -> None:
     ap.add_argument("--load-only", action="store_true")
     ap.add_argument("--no-feeds", action="store_true")
     args = ap.parse_args()
+    announce()
 
     url = args.url
     if not url:

@@ -102,7 +102,9 @@ def start_server(args) -> tuple[subprocess.Popen, int]:
     cmd = [str(ROOT / ".venv/bin/epd-gateway"), "serve", "--data-dir", data_dir, "--port", "0"]
     if args.workers:
         cmd += ["--workers", str(args.workers)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # Its own session, as a service runs (not the load generator's; see bench/machine.py).
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
     deadline = time.time() + 120
     assert proc.stdout is not None
     while time.time() < deadline:

@@ -27,6 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
+from machine import announce  # noqa: E402
+
 from query_bench import scenarios, start_server  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -107,6 +109,7 @@ def main() -> int:
     ap.add_argument("--out", default="/tmp/qw/bodies")
     ap.add_argument("--json")
     args = ap.parse_args()
+    announce()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     files = {}
