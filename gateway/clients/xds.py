@@ -144,14 +144,17 @@ class XdsClient:
     :param spool_threshold: retrieved documents larger than this are spooled to disk.
     :param download_dir: where spooled retrieved documents are moved (default: a new temp directory
         per :meth:`retrieve` call).
+    :param require_action: refuse a reply without a wsa:Action header (IHE requires it; by default a
+        reply without one is taken, a wrong one is always refused). The conformance plan sets it.
     """
 
     def __init__(self, repository_url: str, registry_url: str, timeout: float = 60, *,
                  session: requests.Session | None = None, verify: bool | str = True,
                  cert: str | tuple[str, str] | None = None,
                  spool_threshold: int = DEFAULT_SPOOL_THRESHOLD,
-                 download_dir: str | os.PathLike | None = None) -> None:
+                 download_dir: str | os.PathLike | None = None, require_action: bool = False) -> None:
         self.repository_url = repository_url
+        self.require_action = require_action
         self.registry_url = registry_url
         self.timeout = timeout
         self.session = session or requests.Session()
@@ -328,8 +331,7 @@ class XdsClient:
         return self._read_plain(http, response_action, response_tag)
 
     # ------------------------------------------------------------------ replies
-    @staticmethod
-    def _read_plain(http: requests.Response, action: str, tag: str) -> etree._Element:
+    def _read_plain(self, http: requests.Response, action: str, tag: str) -> etree._Element:
         ctype = http.headers.get("Content-Type", "")
         if "xml" not in ctype.lower():
             raise SoapTransportError(f"HTTP {http.status_code}: not a SOAP 1.2 reply ({ctype or 'no content type'})",
@@ -344,15 +346,15 @@ class XdsClient:
         got = envelope.findtext("{%s}Header/{%s}Action" % (NS_SOAP12, NS_WSA))
         body = envelope.find("{%s}Body" % NS_SOAP12)
         first = next((c for c in body if isinstance(c.tag, str)), None) if body is not None else None
-        return XdsClient._check(first, got, action, tag, http.status_code)
+        return self._check(first, got, action, tag, http.status_code)
 
-    @staticmethod
-    def _expect(resp: SoapResponse, action: str, tag: str) -> etree._Element:
-        return XdsClient._check(resp.body, resp.action, action, tag, resp.http_status)
+    def _expect(self, resp: SoapResponse, action: str, tag: str) -> etree._Element:
+        return self._check(resp.body, resp.action, action, tag, resp.http_status)
 
-    @staticmethod
-    def _check(body: etree._Element | None, got_action: str | None, action: str, tag: str,
+    def _check(self, body: etree._Element | None, got_action: str | None, action: str, tag: str,
                status: int) -> etree._Element:
+        if got_action is None and self.require_action:
+            raise SoapTransportError(f"reply without wsa:Action, expected {action!r}", status)
         if got_action is not None and got_action.strip() != action:
             raise SoapTransportError(f"reply has wsa:Action {got_action!r}, expected {action!r}", status)
         if body is None or body.tag != tag:

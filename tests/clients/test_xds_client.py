@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from gateway.clients.soap import SoapFaultError
+from gateway.clients.soap import SoapFaultError, SoapTransportError
 from gateway.clients.submission import DocumentSpec, provide_and_register_request, submit_objects_request
 from gateway.clients.xds import (SameOriginTransport, XdsClient, registry_errors, response_status)
 from gateway.config import Settings
@@ -157,3 +157,15 @@ def test_same_origin_transport_refuses_other_origins():
                 "file:///etc/passwd", "/etc/passwd"):
         with pytest.raises(ExternalReferenceForbidden):
             t.load(url)
+
+
+def test_require_action_refuses_a_reply_without_wsa_action():
+    body = etree.Element("{%s}RegistryResponse" % C.NS_RS)
+    lenient = XdsClient("http://127.0.0.1:9/r", "http://127.0.0.1:9/g")
+    assert lenient._check(body, None, C.ACTION_ITI41_RESPONSE, body.tag, 200) is body
+    strict = XdsClient("http://127.0.0.1:9/r", "http://127.0.0.1:9/g", require_action=True)
+    with pytest.raises(SoapTransportError, match="without wsa:Action"):
+        strict._check(body, None, C.ACTION_ITI41_RESPONSE, body.tag, 200)
+    assert strict._check(body, C.ACTION_ITI41_RESPONSE, C.ACTION_ITI41_RESPONSE, body.tag, 200) is body
+    with pytest.raises(SoapTransportError, match="expected"):
+        lenient._check(body, "urn:wrong", C.ACTION_ITI41_RESPONSE, body.tag, 200)
