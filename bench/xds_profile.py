@@ -15,19 +15,15 @@ import argparse
 import cProfile
 import io
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from xds_bench import BIN, PG, SUCCESS, Gateway as BenchGateway, build_requests  # noqa: E402
+from xds_bench import SUCCESS, Gateway as BenchGateway, build_requests  # noqa: E402
 
 
 def main() -> int:
