@@ -40,10 +40,11 @@ from twisted.web import http, resource, server
 from zope.interface import implementer
 
 from gateway.config import Settings
-from gateway.soap.envelope import (NS_WSA, SoapReply, SoapRequest,
+from gateway.soap.envelope import (NS_WSA, UNDERSTOOD_HEADER_NAMESPACES, SoapReply, SoapRequest,
                                    check_must_understand, fault_envelope, parse_envelope, serialize)
 from gateway.soap.fault import SoapFault
 from gateway.soap.message import PLAIN_CONTENT_TYPE, EncodedMessage, decode_message, encode_message, encode_reply
+from gateway.pipeline import Pipeline, Transaction, legacy_transaction
 from profiles.context import RequestContext
 
 reactor: Any = _reactor
@@ -52,7 +53,6 @@ log = Logger(namespace="gateway.server")
 WSA_UNSPECIFIED = "http://www.w3.org/2005/08/addressing/unspecified"
 
 Handler = Callable[[SoapRequest, RequestContext], SoapReply]
-AuditHook = Callable[[RequestContext, str, str, "str | None"], None]
 
 
 @dataclass(frozen=True)
@@ -63,11 +63,15 @@ class Operation:
     transaction: str = ""
 
 
-HandlerEntry = Union[Handler, Operation]
+HandlerEntry = Union[Transaction, Handler, Operation]
 
 
-def _no_audit(ctx: RequestContext, action: str, outcome: str, detail: str | None) -> None:
-    return None
+def _as_transaction(entry: HandlerEntry) -> Transaction:
+    if isinstance(entry, Transaction):
+        return entry
+    if isinstance(entry, Operation):
+        return legacy_transaction(entry.transaction, entry.handler)
+    return legacy_transaction("", entry)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -277,21 +281,25 @@ class SoapEndpoint(resource.Resource):
         ``soap12:address/@location`` to the URL the WSDL was fetched from.
     :param settings: :class:`gateway.config.Settings` (``max_request_size``, ``spool_threshold``).
 
-    ``audit_hook(ctx, action, outcome, detail)`` is called once per POST; ``outcome`` is
-    ``"success"`` or ``"fault:<Code>"``, ``detail`` the fault reason (``None`` on success).
+    :param pipeline: the :class:`gateway.pipeline.Pipeline` every transaction runs through (security
+        seam, authorization, use case, exactly one audit event per POST).
+    :param spool_dir: where MTOM attachments past the threshold are spooled.
+
+    A handler entry is a :class:`gateway.pipeline.Transaction`; a plain ``handler(SoapRequest, ctx)
+    -> SoapReply`` (or :class:`Operation`) runs through the pipeline as an always-successful use case.
     """
 
     isLeaf = True
 
     def __init__(self, name: str, handlers: Mapping[str, HandlerEntry], wsdl_path: str | Path | None,
-                 settings: Settings) -> None:
+                 settings: Settings, pipeline: Pipeline | None = None, spool_dir: str | None = None) -> None:
         super().__init__()
         self.name = name
-        self.handlers: dict[str, HandlerEntry] = dict(handlers)
+        self.handlers: dict[str, Transaction] = {a: _as_transaction(e) for a, e in handlers.items()}
         self.wsdl_path = Path(wsdl_path).resolve() if wsdl_path else None
         self.settings = settings
-        self.audit_hook: AuditHook = _no_audit
-        self.spool_dir: str | None = None
+        self.pipeline = pipeline or Pipeline()
+        self.spool_dir: str | None = spool_dir
 
     # -- GET: WSDL and schemas -----------------------------------------------------------------
     def render_GET(self, request: server.Request) -> bytes:
@@ -350,13 +358,12 @@ class SoapEndpoint(resource.Resource):
         remote = getattr(peer, "host", None)
         headers = {k.decode("latin-1").lower(): b", ".join(v).decode("latin-1")
                    for k, v in request.requestHeaders.getAllRawHeaders()}
-        ctx = RequestContext(remote_addr=remote)
+        ctx = RequestContext(remote_addr=remote, endpoint=self.name)
         limit = self.settings.max_request_size
         length = headers.get("content-length")
         if length is not None and length.strip().isdigit() and int(length) > limit:
             fault = SoapFault("Sender", f"request body larger than the limit of {limit} bytes", http_status=413)
-            self._safe_audit(ctx, "", f"fault:{fault.code}", fault.reason)
-            self._write_outcome(request, self._fault_outcome(fault, None))
+            self._write_outcome(request, self._audited_fault(ctx, fault, None))
             return server.NOT_DONE_YET
         content: BinaryIO = request.content
         d = deferToThread(self._process, ctx, headers, content, remote)
@@ -389,46 +396,51 @@ class SoapEndpoint(resource.Resource):
                 decoded.close()
                 raise
             message_id = soap_request.message_id
-            ctx = dataclasses.replace(ctx, message_id=message_id)
-            check_must_understand(soap_request.header)
+            ctx = dataclasses.replace(ctx, message_id=message_id, action=soap_request.action or None)
+            check_must_understand(soap_request.header, UNDERSTOOD_HEADER_NAMESPACES | self.pipeline.security.understood)
             action = soap_request.action
             if not action:
                 raise SoapFault("Sender", "wsa:Action header missing",
                                 subcode=f"{{{NS_WSA}}}MessageAddressingHeaderRequired")
-            entry = self.handlers.get(action)
-            if entry is None:
+            transaction = self.handlers.get(action)
+            if transaction is None:
                 detail = etree.Element(f"{{{NS_WSA}}}ProblemAction", nsmap={"wsa": NS_WSA})
                 etree.SubElement(detail, f"{{{NS_WSA}}}Action").text = action
                 raise SoapFault("Sender", f"action {action!r} is not supported by {self.name}",
                                 subcode=f"{{{NS_WSA}}}ActionNotSupported", detail=detail)
-            handler, transaction = ((entry.handler, entry.transaction) if isinstance(entry, Operation)
-                                    else (entry, ""))
-            ctx = dataclasses.replace(ctx, transaction=transaction)
-            reply = handler(soap_request, ctx)
-            if not isinstance(reply, SoapReply):
-                raise TypeError(f"handler for {action} returned {type(reply).__name__}, not SoapReply")
-            message = encode_reply(reply, message_id or WSA_UNSPECIFIED, request_was_mtom=soap_request.mtom)
-            self._safe_audit(ctx, action, "success", None)
-            return _Outcome(200, message, soap_request.close)
         except SoapFault as fault:
             if soap_request is not None:
                 soap_request.close()
-            self._safe_audit(ctx, action, f"fault:{fault.code}", fault.reason)
-            return self._fault_outcome(fault, message_id)
+            return self._audited_fault(ctx, fault, message_id)
         except Exception:
             if soap_request is not None:
                 soap_request.close()
-            log.failure("handler failed: endpoint={endpoint} action={action} request_id={request_id}",
+            log.failure("request failed: endpoint={endpoint} action={action} request_id={request_id}",
                         endpoint=self.name, action=action, request_id=ctx.request_id)
-            fault = SoapFault("Receiver", f"internal error (request id {ctx.request_id})")
-            self._safe_audit(ctx, action, "fault:Receiver", fault.reason)
-            return self._fault_outcome(fault, message_id)
-
-    def _safe_audit(self, ctx: RequestContext, action: str, outcome: str, detail: str | None) -> None:
+            return self._audited_fault(ctx, SoapFault("Receiver", f"internal error (request id {ctx.request_id})"),
+                                       message_id)
+        result = self.pipeline.run(transaction, soap_request, ctx)
+        if result.fault is not None:
+            soap_request.close()
+            return self._fault_outcome(result.fault, message_id)
         try:
-            self.audit_hook(ctx, action, outcome, detail)
+            message = encode_reply(result.reply, message_id or WSA_UNSPECIFIED, request_was_mtom=soap_request.mtom)
         except Exception:
-            log.failure("audit hook failed for request_id={request_id}", request_id=ctx.request_id)
+            soap_request.close()
+            log.failure("reply encoding failed: endpoint={endpoint} action={action} request_id={request_id}",
+                        endpoint=self.name, action=action, request_id=ctx.request_id)
+            return self._fault_outcome(SoapFault("Receiver", f"internal error (request id {ctx.request_id})"),
+                                       message_id)
+        return _Outcome(200, message, soap_request.close)
+
+    def _audited_fault(self, ctx: RequestContext, fault: SoapFault, relates_to: str | None) -> "_Outcome":
+        """A fault before any transaction was dispatched: still exactly one audit event."""
+        from gateway.pipeline import AuditFailed
+        try:
+            self.pipeline.record_fault(ctx, fault)
+        except AuditFailed:
+            fault = SoapFault("Receiver", f"the request could not be audited (request id {ctx.request_id})")
+        return self._fault_outcome(fault, relates_to)
 
     @staticmethod
     def _fault_outcome(fault: SoapFault, relates_to: str | None) -> _Outcome:

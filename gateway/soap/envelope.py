@@ -37,8 +37,9 @@ ROLE_NEXT = "http://www.w3.org/2003/05/soap-envelope/role/next"
 ROLE_NONE = "http://www.w3.org/2003/05/soap-envelope/role/none"
 ROLE_ULTIMATE = "http://www.w3.org/2003/05/soap-envelope/role/ultimateReceiver"
 
-#: Header namespaces the gateway processes itself (mustUnderstand is satisfied for them).
-UNDERSTOOD_HEADER_NAMESPACES = frozenset({NS_WSA, NS_WSSE})
+#: Header namespaces the SOAP layer processes itself (mustUnderstand is satisfied for them). The
+#: WS-Security namespace is not among them: the pipeline's security seam claims it once it verifies it.
+UNDERSTOOD_HEADER_NAMESPACES = frozenset({NS_WSA})
 
 _NSMAP = {"soap": NS_SOAP12, "wsa": NS_WSA}
 

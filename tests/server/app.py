@@ -22,6 +22,7 @@ from lxml import etree
 from twisted.web.resource import Resource
 
 from gateway.config import Settings
+from gateway.pipeline import Pipeline
 from gateway.server import HealthResource, Operation, SoapEndpoint, run
 from gateway.soap.envelope import NS_XOP, OutgoingAttachment, SoapFault, SoapReply, SoapRequest, xop_include
 from profiles.context import RequestContext
@@ -77,9 +78,13 @@ def audit_log(req: SoapRequest, ctx: RequestContext) -> SoapReply:
     return SoapReply(body=resp, action="urn:test:auditResponse")
 
 
-def record_audit(ctx: RequestContext, action: str, outcome: str, detail: str | None) -> None:
-    with _audit_lock:
-        _audit.append((ctx.request_id, action, outcome, detail))
+class RecordingSink:
+    """The pipeline's audit sink: one record per POST, kept for ``urn:test:audit``."""
+
+    def record(self, event) -> None:
+        outcome = "success" if event.fault_code is None else f"fault:{event.fault_code}"
+        with _audit_lock:
+            _audit.append((event.request_id, event.action or "", outcome, event.fault_reason))
 
 
 def build_root(settings: Settings) -> Resource:
@@ -90,8 +95,7 @@ def build_root(settings: Settings) -> Resource:
         "urn:test:boom": boom,
         "urn:test:fault": fault,
         "urn:test:audit": audit_log,
-    }, WSDL, settings)
-    endpoint.audit_hook = record_audit
+    }, WSDL, settings, pipeline=Pipeline(audit=RecordingSink()))
     root.putChild(b"echo", endpoint)
     root.putChild(b"health", HealthResource(lambda: {"pid": os.getpid()}))
     return root
