@@ -10,8 +10,10 @@ from typing import Sequence
 from lxml import etree
 
 from gateway.config import Settings
-from gateway.endpoints.registry_query import handle_stored_query, stored_query_body
+from gateway.endpoints.registry_query import stored_query_body, stored_query_ports, stored_query_transaction
+from gateway.pipeline import Pipeline
 from gateway.soap.envelope import SoapRequest
+from gateway.store.registry_query import SqlQueryStore
 from profiles.context import RequestContext
 from profiles.xds import constants as C
 from profiles.xds import stored_queries as S
@@ -438,8 +440,10 @@ def test_soap_handler(world):
     body = query_xml(S.FIND_DOCUMENTS, [("$XDSDocumentEntryPatientId", P1), ("$XDSDocumentEntryStatus", APPROVED)])
     env = etree.Element("{http://www.w3.org/2003/05/soap-envelope}Envelope")
     req = SoapRequest(envelope=env, header=None, body=body, action=C.ACTION_ITI18)
-    reply = handle_stored_query(req, RequestContext(), settings=SETTINGS, engine=world.engine, mpi=KnownPatients(),
-                                result_filter=None)
+    ports = stored_query_ports(SETTINGS, SqlQueryStore(world.engine, KnownPatients()))
+    result = Pipeline().run(stored_query_transaction(SETTINGS, ports), req, RequestContext())
+    assert result.fault is None
+    reply = result.reply
     assert reply.action == C.ACTION_ITI18_RESPONSE
     # a LeafClass answer leaves the handler as text built from the stored metadata, spliced as is
     from gateway.soap.envelope import RawXml
