@@ -11,8 +11,6 @@ metadata (``query_response.leaf_class_text``), never parsed into a tree on the w
 """
 from __future__ import annotations
 
-from sqlalchemy.engine import Engine
-
 from gateway.config import Settings
 from gateway.pipeline import SECURITY_XUA, Transaction
 from gateway.soap.envelope import RawXml, SoapReply, SoapRequest
@@ -22,7 +20,6 @@ from profiles.context import RequestContext
 from profiles.outcome import Outcome
 from profiles.xds.constants import ACTION_ITI18_RESPONSE
 from profiles.xds.query_catalogue import RETURN_OBJECT_REF
-from profiles.xds.query_ports import PatientDirectory, ResultFilter
 from profiles.xds.query_request import read_query_request
 from profiles.xds.query_response import failure_response, leaf_class_text, query_response
 from profiles.xds.registry_query import (TRANSACTION, QueryReply, RegistryQueryConfig, StoredQueryPorts,
@@ -66,26 +63,3 @@ def stored_query_transaction(settings: Settings, ports: StoredQueryPorts) -> Tra
         return stored_query(ctx, request, ports)
 
     return Transaction(TRANSACTION, parse, use_case, render, policy=ports.policy, security=SECURITY_XUA)
-
-
-class _FilterPolicy:
-    """Allows every request; filters results with a fixed ResultFilter (tests, benchmarks)."""
-
-    def __init__(self, result_filter: ResultFilter | None) -> None:
-        self._filter = result_filter
-
-    def decide(self, ctx, request):
-        return ALLOW_ALL.decide(ctx, request)
-
-    def result_filter(self, ctx):
-        return self._filter
-
-
-def stored_query_body(body, ctx: RequestContext, *, settings: Settings, engine: Engine, mpi: PatientDirectory,
-                      result_filter: ResultFilter | None = None, raw: bool = False):
-    """The AdhocQueryResponse for the AdhocQueryRequest ``body``, parse -> use case -> render, without the
-    pipeline (tests): an element, or with ``raw`` a LeafClass Success as ``RawXml``. Builds its ports on
-    each call; the server wires them once (``gateway/app.py``)."""
-    ports = stored_query_ports(settings, SqlQueryStore(engine, mpi), _FilterPolicy(result_filter))
-    request = read_query_request(body, max_values=settings.max_query_parameter_values)
-    return render_body(stored_query(ctx, request, ports).reply, raw=raw)

@@ -1,6 +1,7 @@
 """Every stored query and parameter against the fixture registry, on SQLite and PostgreSQL.
 
-Runs through ``stored_query_body`` (the endpoint core): parse -> MPI check -> SQL -> response.
+Runs through ``registry_fixture.stored_query_body`` (the ITI-18 transaction without the pipeline): parse ->
+use case (MPI check, SQL) -> response.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Sequence
 from lxml import etree
 
 from gateway.config import Settings
-from gateway.endpoints.registry_query import stored_query_body, stored_query_ports, stored_query_transaction
+from gateway.endpoints.registry_query import stored_query_ports, stored_query_transaction
 from gateway.pipeline import Pipeline
 from gateway.soap.envelope import SoapRequest
 from gateway.store.registry_query import SqlQueryStore
@@ -22,7 +23,7 @@ from profiles.xds.query_ports import DocumentRow
 
 from .conftest import A, CC, E1, E2, FC1, FC2, N, R
 from .registry_fixture import (APPROVED, BOTH, DEPRECATED, HOME, MPI_OID, KnownPatients, code, pid, q, qlist,
-                               query_xml)
+                               query_xml, stored_query_body)
 
 SETTINGS = Settings(mpi_oid=MPI_OID, home_community_id=HOME, max_query_results=100)
 NS = {"rim": C.NS_RIM, "rs": C.NS_RS, "query": C.NS_QUERY}
