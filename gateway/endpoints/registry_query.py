@@ -23,7 +23,7 @@ from profiles.xds.query_catalogue import RETURN_OBJECT_REF
 from profiles.xds.query_request import read_query_request
 from profiles.xds.query_response import failure_response, leaf_class_text, query_response
 from profiles.xds.registry_query import (TRANSACTION, QueryReply, RegistryQueryConfig, StoredQueryPorts,
-                                         stored_query)
+                                         refuse_query, stored_query)
 
 
 def query_config(settings: Settings) -> RegistryQueryConfig:
@@ -62,4 +62,8 @@ def stored_query_transaction(settings: Settings, ports: StoredQueryPorts) -> Tra
     def use_case(ctx: RequestContext, request) -> Outcome[QueryReply]:
         return stored_query(ctx, request, ports)
 
-    return Transaction(TRANSACTION, parse, use_case, render, policy=ports.policy, security=SECURITY_XUA)
+    def refuse(ctx: RequestContext, request, decision) -> Outcome[QueryReply]:
+        return refuse_query(ctx, request, decision, ports)
+
+    return Transaction(TRANSACTION, parse, use_case, render, policy=ports.policy, refuse=refuse,
+                       security=SECURITY_XUA)

@@ -20,7 +20,7 @@ from profiles.context import RequestContext
 from profiles.outcome import Outcome
 from profiles.xds import constants as C
 from profiles.xds.retrieve import (TRANSACTION, RetrievePorts, RetrieveReply, read_retrieve_request,
-                                   retrieve_document_set, retrieve_response)
+                                   refuse_retrieve, retrieve_document_set, retrieve_response)
 
 
 class StoredDocuments:
@@ -65,4 +65,8 @@ def retrieve_transaction(settings: Settings, ports: RetrievePorts, blobs: BlobSt
         body = retrieve_response(reply.documents, reply.errors, cids, reply.status)
         return SoapReply(body, C.ACTION_ITI43_RESPONSE, attachments, mtom=True)
 
-    return Transaction(TRANSACTION, parse, use_case, render, policy=ports.policy, security=SECURITY_XUA)
+    def refuse(ctx: RequestContext, request, decision) -> Outcome[RetrieveReply]:
+        return refuse_retrieve(ctx, request, decision, ports)
+
+    return Transaction(TRANSACTION, parse, use_case, render, policy=ports.policy, refuse=refuse,
+                       security=SECURITY_XUA)

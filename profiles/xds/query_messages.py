@@ -79,6 +79,8 @@ TOO_MANY_RESULTS = Message(XDS_TOO_MANY_RESULTS, "the query matches {count} obje
 RESULT_NOT_SINGLE_PATIENT = Message(XDS_RESULT_NOT_SINGLE_PATIENT,
                                     "{query}: the objects found belong to {count} patients; a LeafClass answer "
                                     "carries the metadata of one patient only (ask for ObjectRef)")
+#: the transaction's authorization policy refused the whole request (its decision's code, when it has one)
+QUERY_NOT_AUTHORIZED = Message(XDS_REGISTRY_ERROR, "{reason}")
 QUERY_FAILED = Message(XDS_REGISTRY_ERROR, "the registry could not run the query (internal error, request id "
                                            "{request_id})")
 
@@ -93,5 +95,6 @@ TOO_MANY_DOCUMENTS = Message(XDS_REPOSITORY_ERROR,
 UNKNOWN_COMMUNITY = Message(XDS_UNKNOWN_COMMUNITY, "homeCommunityId {requested} is not this community ({home})")
 UNKNOWN_REPOSITORY = Message(XDS_UNKNOWN_REPOSITORY_ID,
                              "repositoryUniqueId {requested} is not this repository ({repository})")
+RETRIEVE_NOT_AUTHORIZED = Message(XDS_REPOSITORY_ERROR, "{reason}")
 #: an unknown document, and a document the caller may not read (indistinguishable by design)
 UNKNOWN_DOCUMENT = Message(XDS_DOCUMENT_UNIQUE_ID_ERROR, "document {unique_id} is not in this repository")

@@ -21,13 +21,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from profiles.authorization import ALLOW_ALL, AuthorizationPolicy
+from profiles.authorization import ALLOW_ALL, AuthorizationPolicy, Decision
 from profiles.context import RequestContext
 from profiles.outcome import FAILURE, SUCCESS, AuditFacts, Outcome, Problem
 
 from . import query_messages as M
 from .constants import SEVERITY_ERROR
 from .errors import XdsError, XdsFailure
+from .query_messages import Message
 from .query_catalogue import QUERY_NAMES, RETURN_OBJECT_REF
 from .query_execution import run_query
 from .query_model import QueryRequest
@@ -148,3 +149,18 @@ def _failure(errors: tuple[XdsError, ...], request: QueryRequest | None, config:
     return_type = request.return_type if request is not None else RETURN_OBJECT_REF
     reply = QueryReply(QueryResult(), return_type, config.home_community_id, errors)
     return Outcome(reply, FAILURE, problems(errors), _facts(request, config, None, query_id=query_id))
+
+
+def denied(message: Message, decision: Decision) -> XdsError:
+    """The error a refused request is answered with: the decision's code (or the message's) and reason."""
+    error = message.error(reason=decision.reason or "the request is not authorized")
+    return XdsError(decision.code or error.code, error.context, error.location, error.severity)
+
+
+def refuse_query(ctx: RequestContext, request: QueryRequest | RefusedQuery, decision: Decision,
+                 ports: StoredQueryPorts) -> Outcome[QueryReply]:
+    """The answer to a stored query the policy refused: a Failure AdhocQueryResponse (never a fault)."""
+    error = denied(M.QUERY_NOT_AUTHORIZED, decision)
+    if isinstance(request, RefusedQuery):
+        return _failure((error,), None, ports.config, query_id=request.query_id)
+    return _failure((error,), request, ports.config)

@@ -22,7 +22,7 @@ from typing import Protocol, Sequence
 
 from lxml import etree
 
-from profiles.authorization import ALLOW_ALL, AuthorizationPolicy
+from profiles.authorization import ALLOW_ALL, AuthorizationPolicy, Decision
 from profiles.context import RequestContext
 from profiles.outcome import FAILURE, PARTIAL_SUCCESS, SUCCESS, AuditFacts, Outcome
 
@@ -30,7 +30,7 @@ from . import constants as C
 from . import query_messages as M
 from .ebrim import error_list
 from .errors import XdsError
-from .registry_query import problems
+from .registry_query import denied, problems
 
 TRANSACTION = "ITI-43"
 #: the default of ``Settings.max_retrieve_documents``
@@ -202,6 +202,17 @@ def retrieve_document_set(ctx: RequestContext, request: RetrieveRequest, ports: 
         entries_returned=len(found),
         extra={"returned_document_unique_ids": tuple(d.request.document_unique_id for d in found)})
     return Outcome(reply, _OUTCOME[status], problems(all_errors), facts)
+
+
+def refuse_retrieve(ctx: RequestContext, request: RetrieveRequest, decision: Decision,
+                    ports: RetrievePorts) -> Outcome[RetrieveReply]:
+    """The answer to a retrieve the policy refused: a Failure RetrieveDocumentSetResponse, no document."""
+    errors = (denied(M.RETRIEVE_NOT_AUTHORIZED, decision),)
+    facts = AuditFacts(transaction=TRANSACTION,
+                       document_unique_ids=tuple(r.document_unique_id for r in request.documents),
+                       repository_unique_ids=tuple(dict.fromkeys(r.repository_unique_id for r in request.documents)),
+                       entries_returned=0)
+    return Outcome(RetrieveReply((), errors, C.RESPONSE_FAILURE), FAILURE, problems(errors), facts)
 
 
 def retrieve_response(found: Sequence[RetrievedDocument], errors: Sequence[XdsError], content_ids: Sequence[str],

@@ -121,3 +121,45 @@ def test_iti43_audit_outcome_is_the_reply_outcome(case, tmp_path):
     if case != "too-many-documents":
         assert event.facts.document_unique_ids == uids and event.facts.repository_unique_ids == (REPO,)
         assert event.facts.entries_returned == len(result.reply.attachments)
+
+
+class DenyAll:
+    def __init__(self, code=""):
+        self.code = code
+
+    def decide(self, ctx, request):
+        from profiles.authorization import deny
+        return deny("no access right for this patient", self.code)
+
+    def result_filter(self, ctx):
+        raise AssertionError("a denied request never reaches the use case")
+
+
+@pytest.mark.parametrize("code,answered", [("", "XDSRegistryError"), ("XDSUnknownPatientId", "XDSUnknownPatientId")])
+def test_iti18_denied_is_a_failure_answer_audited_as_such(code, answered):
+    store = MemoryQueryStore(_registry(), known={"P1"})
+    ports = StoredQueryPorts(store, RegistryQueryConfig(MPI, HOME, 100), policy=DenyAll(code))
+    sink = MemoryAuditSink()
+    slots = [("$XDSDocumentEntryPatientId", q(P1)), ("$XDSDocumentEntryStatus", APPROVED)]
+    result = Pipeline(audit=sink).run(stored_query_transaction(SETTINGS, ports),
+                                      _soap(query_xml(Q.FIND_DOCUMENTS, slots), C.ACTION_ITI18), RequestContext())
+    assert result.fault is None and store.sessions == 0
+    body = result.reply.body
+    assert body.get("status") == C.RESPONSE_FAILURE
+    errors = [(e.get("errorCode"), e.get("codeContext")) for e in body.iter("{%s}RegistryError" % C.NS_RS)]
+    assert errors == [(answered, "no access right for this patient")]
+    assert [e.event_outcome for e in sink.events] == [EVENT_SERIOUS_FAILURE]
+    assert sink.events[0].facts.patient_ids == (P1,) and sink.events[0].facts.query_id == Q.FIND_DOCUMENTS
+
+
+def test_iti43_denied_is_a_failure_answer_audited_as_such(tmp_path):
+    reader = MemoryRepository({(REPO, "1.1"): ("text/plain", "a" * 64)})
+    tx = retrieve_transaction(SETTINGS, RetrievePorts(reader, REPO, HOME, policy=DenyAll()), BlobStore(tmp_path))
+    sink = MemoryAuditSink()
+    result = Pipeline(audit=sink).run(tx, _soap(_retrieve_body("1.1"), C.ACTION_ITI43), RequestContext())
+    assert result.fault is None and result.reply.attachments == []
+    rr = result.reply.body.find("{%s}RegistryResponse" % C.NS_RS)
+    assert rr.get("status") == C.RESPONSE_FAILURE
+    assert [e.get("errorCode") for e in rr.iter("{%s}RegistryError" % C.NS_RS)] == ["XDSRepositoryError"]
+    assert [e.event_outcome for e in sink.events] == [EVENT_SERIOUS_FAILURE]
+    assert sink.events[0].facts.document_unique_ids == ("1.1",)
