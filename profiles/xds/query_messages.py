@@ -12,6 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from profiles.authorization import Decision
+from profiles.outcome import Problem
+
 from .constants import SEVERITY_ERROR
 from .errors import (XDS_DOCUMENT_UNIQUE_ID_ERROR, XDS_REGISTRY_ERROR, XDS_REPOSITORY_ERROR,
                      XDS_RESULT_NOT_SINGLE_PATIENT, XDS_STORED_QUERY_PARAM_NUMBER, XDS_TOO_MANY_RESULTS,
@@ -98,3 +101,16 @@ UNKNOWN_REPOSITORY = Message(XDS_UNKNOWN_REPOSITORY_ID,
 RETRIEVE_NOT_AUTHORIZED = Message(XDS_REPOSITORY_ERROR, "{reason}")
 #: an unknown document, and a document the caller may not read (indistinguishable by design)
 UNKNOWN_DOCUMENT = Message(XDS_DOCUMENT_UNIQUE_ID_ERROR, "document {unique_id} is not in this repository")
+
+
+def problems(errors: tuple[XdsError, ...] | list[XdsError]) -> tuple[Problem, ...]:
+    """XDS errors as an Outcome's problems (code, codeContext, location, severity)."""
+    return tuple(Problem(e.code, e.context, e.location, "Error" if e.severity == SEVERITY_ERROR else "Warning")
+                 for e in errors)
+
+
+def denied(message: Message, decision: Decision) -> XdsError:
+    """The error a request refused by the authorization policy is answered with: the decision's code
+    (or the message's) and its reason."""
+    error = message.error(reason=decision.reason or "the request is not authorized")
+    return XdsError(decision.code or error.code, error.context, error.location, error.severity)

@@ -23,12 +23,12 @@ from dataclasses import dataclass
 
 from profiles.authorization import ALLOW_ALL, AuthorizationPolicy, Decision
 from profiles.context import RequestContext
-from profiles.outcome import FAILURE, SUCCESS, AuditFacts, Outcome, Problem
+from profiles.outcome import FAILURE, SUCCESS, AuditFacts, Outcome
 
 from . import query_messages as M
 from .constants import SEVERITY_ERROR
 from .errors import XdsError, XdsFailure
-from .query_messages import Message
+from .query_messages import denied, problems
 from .query_catalogue import QUERY_NAMES, RETURN_OBJECT_REF
 from .query_execution import run_query
 from .query_model import QueryRequest
@@ -75,12 +75,6 @@ class QueryReply:
     @property
     def failed(self) -> bool:
         return any(e.severity == SEVERITY_ERROR for e in self.errors)
-
-
-def problems(errors: tuple[XdsError, ...] | list[XdsError]) -> tuple[Problem, ...]:
-    """XDS errors as the Outcome's problems (code, codeContext, location, severity)."""
-    return tuple(Problem(e.code, e.context, e.location, "Error" if e.severity == SEVERITY_ERROR else "Warning")
-                 for e in errors)
 
 
 def stored_query(ctx: RequestContext, request: QueryRequest | RefusedQuery,
@@ -149,12 +143,6 @@ def _failure(errors: tuple[XdsError, ...], request: QueryRequest | None, config:
     return_type = request.return_type if request is not None else RETURN_OBJECT_REF
     reply = QueryReply(QueryResult(), return_type, config.home_community_id, errors)
     return Outcome(reply, FAILURE, problems(errors), _facts(request, config, None, query_id=query_id))
-
-
-def denied(message: Message, decision: Decision) -> XdsError:
-    """The error a refused request is answered with: the decision's code (or the message's) and reason."""
-    error = message.error(reason=decision.reason or "the request is not authorized")
-    return XdsError(decision.code or error.code, error.context, error.location, error.severity)
 
 
 def refuse_query(ctx: RequestContext, request: QueryRequest | RefusedQuery, decision: Decision,

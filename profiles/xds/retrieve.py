@@ -28,9 +28,9 @@ from profiles.outcome import FAILURE, PARTIAL_SUCCESS, SUCCESS, AuditFacts, Outc
 
 from . import constants as C
 from . import query_messages as M
+from .query_messages import denied, problems
 from .ebrim import error_list
 from .errors import XdsError
-from .registry_query import denied, problems
 
 TRANSACTION = "ITI-43"
 #: the default of ``Settings.max_retrieve_documents``

@@ -136,3 +136,14 @@ def test_registry_failure_is_an_ihe_failure_naming_the_request_only():
     out = run(Q.FIND_DOCUMENTS, FIND_P1, p=ports(store), ctx=ctx)
     assert out.status == FAILURE and [p.code for p in out.problems] == [XDS_REGISTRY_ERROR]
     assert ctx.request_id in out.problems[0].message and "secret" not in out.problems[0].message
+
+
+def test_read_side_profiles_stay_transport_and_sql_free():
+    """The use cases and every module they import load without gateway, Twisted, SQLAlchemy, zeep, psycopg."""
+    import subprocess
+    import sys
+    code = ("import sys, profiles.xds.registry_query, profiles.xds.retrieve, profiles.xds.stored_queries\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'gateway', 'twisted', 'sqlalchemy', 'zeep', 'psycopg'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
