@@ -1,4 +1,5 @@
-"""CPU per ITI-18 request in-process (no HTTP): SOAP parse -> handler -> envelope -> serialize.
+"""CPU per ITI-18 request in-process (no HTTP): SOAP parse -> pipeline (parse, use case, render, audit
+event) -> envelope -> serialize.
 
     .venv/bin/python bench/query_profile.py --database-url postgresql+psycopg://postgres@127.0.0.1/epd_bench_100k \
         --patients 10000 [--profile out.pstats] [--n 400]
@@ -38,13 +39,14 @@ def main() -> int:
     os.environ.setdefault("EPD_DATA_DIR", "/tmp/qw/profdata")
     from gateway.config import load_settings
     from gateway.app import Gateway
-    from gateway.endpoints.registry_query import handle_stored_query
+    from gateway.pipeline import Pipeline
     from gateway.soap.envelope import parse_envelope
     from gateway.soap.message import encode_reply
     from gateway.soap.xml import parse_xml
     from profiles.context import RequestContext
     settings = load_settings()
     gw = Gateway(settings)
+    pipeline = Pipeline()                  # the server's stations: anonymous security, audit event
     rng = random.Random(11)
     prof = cProfile.Profile(time.process_time) if args.profile else None
     for name, make in scenarios(args.patients, 10, rng).items():
@@ -54,7 +56,10 @@ def main() -> int:
 
         def one(b: bytes) -> bytes:
             env = parse_envelope(parse_xml(io.BytesIO(b)), require_action=False)
-            reply = handle_stored_query(env, RequestContext(), settings=settings, engine=gw.engine, mpi=gw.mpi)
+            result = pipeline.run(gw.stored_query, env, RequestContext())
+            if result.fault is not None:
+                raise SystemExit(f"ITI-18 faulted: {result.fault.reason}")
+            reply = result.reply
             msg = encode_reply(reply, env.message_id)
             return b"".join(msg.chunks())
 

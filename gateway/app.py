@@ -4,12 +4,10 @@
 """
 from __future__ import annotations
 
-from functools import partial
-
 from twisted.web import resource
 
 from gateway.config import Settings
-from gateway.server import HealthResource, Operation
+from gateway.server import HealthResource
 from gateway.store.blobs import BlobStore
 from gateway.store.db import make_engine
 from gateway.store.registry import SqlRegistryStore
@@ -45,6 +43,22 @@ class Gateway:
         self.policy = RegistryPolicy(mpi_oid=settings.mpi_oid,
                                      extra_validators=(swiss_validator(settings, self.valuesets),))
         self.xds = XdsService(settings, self.registry, self.blobs, self.mpi, self.policy)
+        self._wire_read_side()
+
+    def _wire_read_side(self) -> None:
+        """The ports of ITI-18 and ITI-43, built once per worker: the stored-query store (registry reads
+        and the MPI check on one connection per query), the repository reader, and each transaction's
+        authorization policy (its result filter applied inside the query and the retrieve)."""
+        from gateway.endpoints.registry_query import stored_query_ports, stored_query_transaction
+        from gateway.endpoints.retrieve import StoredDocuments, retrieve_ports, retrieve_transaction
+        from gateway.store.registry_query import SqlQueryStore
+        from profiles.authorization import ALLOW_ALL
+        settings = self.settings
+        self.query_store = SqlQueryStore(self.engine, self.mpi)
+        self.stored_query_ports = stored_query_ports(settings, self.query_store, policy=ALLOW_ALL)
+        self.retrieve_ports = retrieve_ports(settings, StoredDocuments(self.registry, self.blobs), policy=ALLOW_ALL)
+        self.stored_query = stored_query_transaction(settings, self.stored_query_ports)
+        self.retrieve = retrieve_transaction(settings, self.retrieve_ports, self.blobs)
 
     def health(self) -> dict:
         return {"annex3_valuesets": self.valuesets.version,
@@ -54,15 +68,12 @@ class Gateway:
     def build_root(self) -> resource.Resource:
         from gateway.endpoints.pdq import build_pdq_endpoint
         from gateway.endpoints.pix import build_pix_endpoint
-        from gateway.endpoints.registry_query import handle_stored_query
         from gateway.endpoints.xds import build_registry_endpoint, build_repository_endpoint
         root = resource.Resource()
         xds = resource.Resource()
         root.putChild(b"xds", xds)
-        xds.putChild(b"repository", build_repository_endpoint(self.xds))
-        stored_query = Operation(partial(handle_stored_query, settings=self.settings, engine=self.engine,
-                                         mpi=self.mpi, result_filter=None), "ITI-18")
-        xds.putChild(b"registry", build_registry_endpoint(self.xds, {C.ACTION_ITI18: stored_query}))
+        xds.putChild(b"repository", build_repository_endpoint(self.xds, {C.ACTION_ITI43: self.retrieve}))
+        xds.putChild(b"registry", build_registry_endpoint(self.xds, {C.ACTION_ITI18: self.stored_query}))
         root.putChild(b"pix", build_pix_endpoint(self.settings, self.mpi))
         root.putChild(b"pdq", build_pdq_endpoint(self.settings, self.mpi))
         root.putChild(b"health", HealthResource(self.health))

@@ -25,6 +25,8 @@ class Settings:
     spool_threshold: int = 1 << 20       # request bodies past this go to a temp file
     max_request_size: int = 512 << 20    # past this: SOAP fault, body discarded
     max_query_results: int = 10000        # ITI-18 XDSTooManyResults threshold
+    max_query_parameter_values: int = 1000  # ITI-18: values per stored-query parameter (XDSRegistryError past it)
+    max_retrieve_documents: int = 1000    # ITI-43: DocumentRequests per retrieve (XDSRepositoryError past it)
     allow_folders: bool = False          # Swiss EPR forbids Folders; generic IHE behaviour behind it
     valuesets_file: str = ""             # empty: the packaged annex 3 release
     log_level: str = "info"

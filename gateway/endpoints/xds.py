@@ -1,5 +1,8 @@
 """The XDS.b endpoints: Document Repository (ITI-41, ITI-43) and Document Registry (ITI-42, ITI-18).
 
+ITI-43 and ITI-18 are transactions of their own modules (``retrieve.py``, ``registry_query.py``), handed
+to the endpoint builders here by ``gateway/app.py``.
+
 The handlers carry the profile logic (profiles/xds) over the SOAP layer and the stores:
 ITI-41: MTOM parts -> metadata model -> validation -> blobs made durable -> one database
 transaction (registry rows + repository rows) -> RegistryResponse. If anything fails nothing of
@@ -10,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-import os
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -20,7 +22,7 @@ from lxml import etree
 from gateway.config import Settings
 from gateway.resources import WSDL_DIR  # the IHE WSDLs and schemas, served at ?wsdl
 from gateway.server import Operation, SoapEndpoint
-from gateway.soap.attachments import Attachment, OutgoingAttachment
+from gateway.soap.attachments import Attachment
 from gateway.soap.envelope import SoapReply, SoapRequest
 from gateway.soap.fault import SoapFault
 from gateway.store.blobs import BlobStore
@@ -30,8 +32,7 @@ from profiles.xds import constants as C
 from profiles.xds.ebrim import parse_submission, registry_response
 from profiles.xds.errors import XDS_REPOSITORY_ERROR, XdsError, XdsFailure
 from profiles.xds.registry import PatientIndex, RegistryPolicy, plan_registration
-from profiles.xds.repository import (DocumentContent, check_documents, parse_retrieve_request, retrieve,
-                                     retrieve_response)
+from profiles.xds.repository import DocumentContent, check_documents
 from profiles.xds.validate import validate_submission
 
 log = logging.getLogger("gateway.xds")
@@ -130,26 +131,6 @@ class XdsService:
             if key not in referenced:
                 self.blobs.delete(key)
 
-    # ------------------------------------------------------------------ ITI-43
-    def retrieve(self, body) -> SoapReply:
-        requests, errors = parse_retrieve_request(body)
-        home = self.settings.home_community_id
-        found, more = retrieve(requests, self, self.settings.repository_unique_id, home)
-        errors += more
-        attachments = []
-        cids = []
-        for i, doc in enumerate(found):
-            cid = f"doc{i}-{os.urandom(6).hex()}@epd-gateway"
-            cids.append(cid)
-            attachments.append(OutgoingAttachment(cid, doc.mime_type, path=str(self.blobs.path(doc.handle))))
-        return SoapReply(retrieve_response(found, errors, cids), C.ACTION_ITI43_RESPONSE, attachments, mtom=True)
-
-    def find(self, repository_unique_id: str, document_unique_id: str):
-        hit = self.store.repository_document(repository_unique_id, document_unique_id)
-        if hit is None or not self.blobs.exists(hit.sha256):
-            return None
-        return hit.mime_type, hit.sha256
-
 
 def _safe_validate(sub, policy: RegistryPolicy, *, for_register: bool) -> list[XdsError]:
     """More errors for a submission already refused (so the submitter sees all of them at once)."""
@@ -164,18 +145,16 @@ def _dedupe(errors: list[XdsError]) -> list[XdsError]:
     return list(dict.fromkeys(errors))
 
 
-def build_repository_endpoint(service: XdsService) -> SoapEndpoint:
+def build_repository_endpoint(service: XdsService, extra_handlers: dict | None = None) -> SoapEndpoint:
+    """The repository endpoint: ITI-41 here, ITI-43 (``retrieve.retrieve_transaction``) among
+    ``extra_handlers``."""
     def iti41(req: SoapRequest, ctx: RequestContext) -> SoapReply:
         errors = _dedupe(service.provide_and_register(req.body, req.resolve_include))
         return SoapReply(registry_response(errors), C.ACTION_ITI41_RESPONSE)
 
-    def iti43(req: SoapRequest, ctx: RequestContext) -> SoapReply:
-        return service.retrieve(req.body)
-
-    return SoapEndpoint("xds-repository", {
-        C.ACTION_ITI41: Operation(iti41, "ITI-41"),
-        C.ACTION_ITI43: Operation(iti43, "ITI-43"),
-    }, WSDL_DIR / "xds-repository.wsdl", service.settings)
+    handlers = {C.ACTION_ITI41: Operation(iti41, "ITI-41")}
+    handlers.update(extra_handlers or {})
+    return SoapEndpoint("xds-repository", handlers, WSDL_DIR / "xds-repository.wsdl", service.settings)
 
 
 def build_registry_endpoint(service: XdsService, extra_handlers: dict | None = None) -> SoapEndpoint:

@@ -2,8 +2,10 @@
 
 ``SqlRegistryQuery(engine)`` implements ``profiles.xds.query_ports.RegistryQueryPort``. ``with
 port.session() as bound:`` gives a port bound to **one** read connection, so all statements of one
-stored query share it (the ITI-18 endpoint does that); unbound, each method takes its own short read
-connection. On PostgreSQL reads run in autocommit: at READ COMMITTED every statement takes its own
+stored query share it; unbound, each method takes its own short read connection.
+``SqlQueryStore(engine, mpi)`` is the ITI-18 use case's ``RegistryQueryStore``: each ``session()`` is
+one read connection for the registry reads and the MPI check of one query (built once, in
+``gateway/app.py``). On PostgreSQL reads run in autocommit: at READ COMMITTED every statement takes its own
 snapshot anyway, so a BEGIN/ROLLBACK pair around them only costs two round trips. On SQLite a session
 is one deferred read transaction (one snapshot for the whole query).
 
@@ -27,9 +29,8 @@ from sqlalchemy import and_, bindparam, exists, literal, or_, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.elements import ColumnElement
 
-from profiles.xds.query_ports import AssociationRow, DocumentRow, FolderRow, SubmissionSetRow
-from profiles.xds.stored_queries import (CodeSet, DocumentCriteria, FolderCriteria, Selector,
-                                         SubmissionSetCriteria, TimeRange)
+from profiles.xds.query_model import CodeSet, DocumentCriteria, FolderCriteria, Selector, SubmissionSetCriteria, TimeRange
+from profiles.xds.query_ports import AssociationRow, DocumentRow, FolderRow, PatientDirectory, SubmissionSetRow
 
 from . import registry_tables as T
 
@@ -451,3 +452,37 @@ class SqlRegistryQuery:
                                        .order_by(_a.seq, _a.entry_uuid))) for chunk in _chunks(uuids)]
             return [_assoc_row(r) for r in self._merge(parts)] if parts else []
         return self._read(run)
+
+
+class SqlQuerySession:
+    """``profiles.xds.query_ports.QuerySession``: the registry reads and the MPI check of one query, on
+    one read connection (the MPI check runs on it when the MPI offers ``bound(conn)``)."""
+
+    __slots__ = ("registry", "_patients")
+
+    def __init__(self, registry: SqlRegistryQuery, patients: PatientDirectory) -> None:
+        self.registry = registry
+        self._patients = patients
+
+    def is_known_patient(self, pid: str) -> bool:
+        bound = getattr(self._patients, "bound", None)
+        if bound is not None and self.registry.connection is not None:
+            return bound(self.registry.connection).is_known_mpi_pid(pid)
+        return self._patients.is_known_mpi_pid(pid)
+
+
+class SqlQueryStore:
+    """``profiles.xds.query_ports.RegistryQueryStore`` over the registry tables and the MPI."""
+
+    def __init__(self, engine: Engine, patients: PatientDirectory) -> None:
+        self.port = SqlRegistryQuery(engine)
+        self.patients = patients
+
+    @property
+    def engine(self) -> Engine:
+        return self.port.engine
+
+    @contextmanager
+    def session(self) -> Iterator[SqlQuerySession]:
+        with self.port.session() as bound:
+            yield SqlQuerySession(bound, self.patients)

@@ -45,3 +45,6 @@ class XdsFailure(Exception):
     def __init__(self, errors: list[XdsError] | XdsError):
         self.errors = [errors] if isinstance(errors, XdsError) else list(errors)
         super().__init__("; ".join(f"{e.code}: {e.context}" for e in self.errors))
+
+# added by the read side (ITI-18 LeafClass across patients, TF-3 Table 4.2.4.1-2)
+XDS_RESULT_NOT_SINGLE_PATIENT = "XDSResultNotSinglePatient"

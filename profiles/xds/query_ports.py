@@ -1,6 +1,6 @@
 """Ports of the stored-query logic: the registry it reads, and the authorization seam.
 
-* :class:`RegistryQueryPort` -- what ``stored_queries.run_query`` asks of the registry. A handful of
+* :class:`RegistryQueryPort` -- what ``query_execution.run_query`` asks of the registry. A handful of
   set-oriented reads (no per-object calls), each answered by one or a few indexed SQL statements in
   ``gateway.store.registry_query.SqlRegistryQuery``. Rows come back in registration order (``seq``).
 * :class:`ResultFilter` -- **the one place where authorization enters the query path.** Every
@@ -17,12 +17,11 @@ Transport- and SQL-free, like all of ``profiles/``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterable, Protocol, Sequence, runtime_checkable
+from typing import ContextManager, Iterable, Protocol, Sequence, runtime_checkable
 
 from profiles.context import RequestContext
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .stored_queries import DocumentCriteria, FolderCriteria, Selector, SubmissionSetCriteria
+from .query_model import DocumentCriteria, FolderCriteria, Selector, SubmissionSetCriteria
 
 CodeValue = tuple[str, str]   # (code, codingScheme)
 
@@ -117,22 +116,22 @@ class RegistryQueryPort(Protocol):
     Every method returns rows ordered by registration (``seq``, then entryUUID).
     """
 
-    def find_documents(self, criteria: "DocumentCriteria", limit: int | None) -> list[DocumentRow]:
+    def find_documents(self, criteria: DocumentCriteria, limit: int | None) -> list[DocumentRow]:
         """DocumentEntries matching every constraint of ``criteria``."""
 
-    def find_submission_sets(self, criteria: "SubmissionSetCriteria", limit: int | None) -> list[SubmissionSetRow]:
+    def find_submission_sets(self, criteria: SubmissionSetCriteria, limit: int | None) -> list[SubmissionSetRow]:
         """SubmissionSets matching ``criteria``."""
 
-    def find_folders(self, criteria: "FolderCriteria", limit: int | None) -> list[FolderRow]:
+    def find_folders(self, criteria: FolderCriteria, limit: int | None) -> list[FolderRow]:
         """Folders matching ``criteria``."""
 
-    def documents(self, selector: "Selector") -> list[DocumentRow]:
+    def documents(self, selector: Selector) -> list[DocumentRow]:
         """DocumentEntries by entryUUID, uniqueId or logical id (every status)."""
 
-    def submission_sets(self, selector: "Selector") -> list[SubmissionSetRow]:
+    def submission_sets(self, selector: Selector) -> list[SubmissionSetRow]:
         """SubmissionSets by entryUUID or uniqueId."""
 
-    def folders(self, selector: "Selector") -> list[FolderRow]:
+    def folders(self, selector: Selector) -> list[FolderRow]:
         """Folders by entryUUID, uniqueId or logical id."""
 
     def associations(self, *, sources: Iterable[str] | None = None, targets: Iterable[str] | None = None,
@@ -158,3 +157,24 @@ class AllowAll:
 
     def allowed_documents(self, ctx: RequestContext, documents: Sequence[DocumentRow]) -> Sequence[DocumentRow]:
         return documents
+
+
+class PatientDirectory(Protocol):
+    """The MPI as the stored queries need it: is a patient id (the id part of an MPI-PID) known?"""
+
+    def is_known_mpi_pid(self, pid: str) -> bool: ...
+
+
+class QuerySession(Protocol):
+    """The reads of one stored query, all on one snapshot/connection: the registry and the MPI check."""
+
+    registry: RegistryQueryPort
+
+    def is_known_patient(self, pid: str) -> bool:
+        """Is ``pid`` (the id part of an MPI-PID of this community) a patient of the MPI?"""
+
+
+class RegistryQueryStore(Protocol):
+    """What the ITI-18 use case reads through: one :class:`QuerySession` per query."""
+
+    def session(self) -> ContextManager[QuerySession]: ...

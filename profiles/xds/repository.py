@@ -1,20 +1,15 @@
-"""Document Repository logic: Provide and Register (ITI-41) checks and Retrieve (ITI-43).
+"""Document Repository logic: Provide and Register (ITI-41) checks; Retrieve (ITI-43) is in ``retrieve.py``.
 
 Transport-free. Document contents arrive as ``DocumentContent`` (size and digests already
-computed while the transport streamed them); retrieval reads through ``RepositoryReader``.
+computed while the transport streamed them); retrieval reads through ``retrieve.RepositoryReader``.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
-
-from lxml import etree
 
 from . import constants as C
-from .ebrim import error_list, set_slot
-from .errors import (XDS_DOCUMENT_UNIQUE_ID_ERROR, XDS_MISSING_DOCUMENT, XDS_MISSING_DOCUMENT_METADATA,
-                     XDS_REPOSITORY_METADATA_ERROR, XDS_UNKNOWN_REPOSITORY_ID, XDS_UNKNOWN_COMMUNITY,
-                     XdsError)
+from .ebrim import set_slot
+from .errors import XDS_MISSING_DOCUMENT, XDS_MISSING_DOCUMENT_METADATA, XDS_REPOSITORY_METADATA_ERROR, XdsError
 from .metadata import Submission
 
 
@@ -71,90 +66,7 @@ def check_documents(sub: Submission, contents: dict[str, DocumentContent], repos
 
 
 # ------------------------------------------------------------------ ITI-43
-
-@dataclass(frozen=True)
-class DocumentRequest:
-    repository_unique_id: str
-    document_unique_id: str
-    home_community_id: str | None = None
-
-
-@dataclass(frozen=True)
-class RetrievedDocument:
-    request: DocumentRequest
-    mime_type: str
-    handle: object          # what the transport needs to send the bytes (a blob key, a path...)
-
-
-class RepositoryReader(Protocol):
-    def find(self, repository_unique_id: str, document_unique_id: str) -> tuple[str, object] | None:
-        """(mimeType, handle) of a stored document, or None."""
-
-
-def parse_retrieve_request(body) -> tuple[list[DocumentRequest], list[XdsError]]:
-    """Read an ``xds:RetrieveDocumentSetRequest``."""
-    X = "{%s}" % C.NS_XDS
-    errors: list[XdsError] = []
-    if body is None or body.tag != X + "RetrieveDocumentSetRequest":
-        return [], [XdsError("XDSRepositoryError", "expected xds:RetrieveDocumentSetRequest")]
-    requests = []
-    for dr in body.findall(X + "DocumentRequest"):
-        repo = (dr.findtext(X + "RepositoryUniqueId") or "").strip()
-        uid = (dr.findtext(X + "DocumentUniqueId") or "").strip()
-        hc = dr.findtext(X + "HomeCommunityId")
-        if not repo or not uid:
-            errors.append(XdsError("XDSRepositoryError",
-                                   "DocumentRequest needs RepositoryUniqueId and DocumentUniqueId", uid or repo))
-            continue
-        requests.append(DocumentRequest(repo, uid, hc.strip() if hc else None))
-    if not requests and not errors:
-        errors.append(XdsError("XDSRepositoryError", "RetrieveDocumentSetRequest has no DocumentRequest"))
-    return requests, errors
-
-
-def retrieve(requests: list[DocumentRequest], reader: RepositoryReader, repository_unique_id: str,
-             home_community_id: str | None = None) -> tuple[list[RetrievedDocument], list[XdsError]]:
-    found: list[RetrievedDocument] = []
-    errors: list[XdsError] = []
-    for r in requests:
-        if r.home_community_id and home_community_id and r.home_community_id != home_community_id:
-            errors.append(XdsError(XDS_UNKNOWN_COMMUNITY, f"homeCommunityId {r.home_community_id} is not this "
-                                   f"community ({home_community_id})", r.home_community_id))
-            continue
-        if r.repository_unique_id != repository_unique_id:
-            errors.append(XdsError(XDS_UNKNOWN_REPOSITORY_ID, f"repositoryUniqueId {r.repository_unique_id} is not "
-                                   f"this repository ({repository_unique_id})", r.repository_unique_id))
-            continue
-        hit = reader.find(r.repository_unique_id, r.document_unique_id)
-        if hit is None:
-            errors.append(XdsError(XDS_DOCUMENT_UNIQUE_ID_ERROR, f"document {r.document_unique_id} is not in "
-                                   "this repository", r.document_unique_id))
-            continue
-        found.append(RetrievedDocument(r, hit[0], hit[1]))
-    return found, errors
-
-
-def retrieve_response(found: list[RetrievedDocument], errors: list[XdsError], content_ids: list[str]):
-    """``xds:RetrieveDocumentSetResponse``: status Success / PartialSuccess / Failure, one
-    DocumentResponse per found document with an ``xop:Include`` to ``content_ids[i]``."""
-    if errors and found:
-        status = C.RESPONSE_PARTIAL
-    elif errors:
-        status = C.RESPONSE_FAILURE
-    else:
-        status = C.RESPONSE_SUCCESS
-    X = "{%s}" % C.NS_XDS
-    resp = etree.Element(X + "RetrieveDocumentSetResponse", nsmap={"xds": C.NS_XDS, "rs": C.NS_RS})
-    rr = etree.SubElement(resp, "{%s}RegistryResponse" % C.NS_RS, status=status)
-    if errors:
-        rr.append(error_list(errors))
-    for doc, cid in zip(found, content_ids):
-        dr = etree.SubElement(resp, X + "DocumentResponse")
-        if doc.request.home_community_id:
-            etree.SubElement(dr, X + "HomeCommunityId").text = doc.request.home_community_id
-        etree.SubElement(dr, X + "RepositoryUniqueId").text = doc.request.repository_unique_id
-        etree.SubElement(dr, X + "DocumentUniqueId").text = doc.request.document_unique_id
-        etree.SubElement(dr, X + "mimeType").text = doc.mime_type
-        d = etree.SubElement(dr, X + "Document")
-        etree.SubElement(d, "{%s}Include" % C.NS_XOP, nsmap={"xop": C.NS_XOP}, href="cid:" + cid)
-    return resp
+# The Retrieve Document Set logic lives in ``retrieve.py`` (the ITI-43 use case); its names stay
+# importable from here.
+from .retrieve import (DocumentRequest, RepositoryReader, RetrievedDocument, parse_retrieve_request,  # noqa: E402,F401
+                       retrieve, retrieve_response)

@@ -260,3 +260,32 @@ APPROVED = "('urn:oasis:names:tc:ebxml-regrep:StatusType:Approved')"
 DEPRECATED = "('urn:oasis:names:tc:ebxml-regrep:StatusType:Deprecated')"
 BOTH = ("('urn:oasis:names:tc:ebxml-regrep:StatusType:Approved',"
         "'urn:oasis:names:tc:ebxml-regrep:StatusType:Deprecated')")
+
+
+# ---------------------------------------------------------------------------------------------- the use case
+
+class FilterPolicy:
+    """Allows every request; filters results with a fixed ResultFilter."""
+
+    def __init__(self, result_filter=None) -> None:
+        self._filter = result_filter
+
+    def decide(self, ctx, request):
+        from profiles.authorization import PERMIT
+        return PERMIT
+
+    def result_filter(self, ctx):
+        return self._filter
+
+
+def stored_query_body(body, ctx, *, settings, engine, mpi, result_filter=None, raw: bool = False):
+    """The AdhocQueryResponse for the AdhocQueryRequest ``body`` over the SQL registry: the ITI-18
+    transaction's parse -> use case -> render, without the pipeline; an element, or with ``raw`` a
+    LeafClass Success as ``RawXml``. (The server builds its ports once, in ``gateway/app.py``.)"""
+    from gateway.endpoints.registry_query import render_body, stored_query_ports
+    from gateway.store.registry_query import SqlQueryStore
+    from profiles.xds.query_request import read_query_request
+    from profiles.xds.registry_query import stored_query
+    ports = stored_query_ports(settings, SqlQueryStore(engine, mpi), FilterPolicy(result_filter))
+    request = read_query_request(body, max_values=settings.max_query_parameter_values)
+    return render_body(stored_query(ctx, request, ports).reply, raw=raw)

@@ -230,3 +230,36 @@ def test_not_an_adhoc_query_request():
 def test_unknown_parameters_are_ignored():
     req = parse(S.FIND_DOCUMENTS, find(**{"$ipfSortOrder": "('x')", "$XDSFolderStatus": APPROVED}))
     assert req.name == "FindDocuments"
+
+
+# -- issue 14 item 2: values per parameter (property) ---------------------------------------------
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from profiles.xds.query_request import RefusedQuery, read_query_request  # noqa: E402
+
+# a parameter's values as Slots (AND-ed groups) of Value elements (parts of one list)
+_layout = st.lists(st.lists(st.integers(1, 4), min_size=1, max_size=3), min_size=1, max_size=3)
+
+
+@given(layout=_layout, limit=st.integers(1, 20), other=st.integers(0, 6))
+def test_values_per_parameter_limit_property(layout, limit, other):
+    """Read iff every parameter has at most ``limit`` values over all its Slots and Value elements;
+    past it, exactly one XDSRegistryError naming the parameter and the limit."""
+    n = iter(range(10_000))
+    slots = [("$XDSDocumentEntryEventCodeList", [qlist(f"E{next(n)}^^2.999" for _ in range(k)) for k in values])
+             for values in layout]
+    classes = [f"C{i}^^2.999" for i in range(other)]
+    if classes:
+        slots.append(("$XDSDocumentEntryClassCode", qlist(classes)))
+    got = read_query_request(query_xml(S.FIND_DOCUMENTS, find() + slots), max_values=limit)
+    total = sum(sum(v) for v in layout)
+    if total <= limit and other <= limit:
+        assert isinstance(got, S.QueryRequest)
+        assert sum(len(g) for g in got.query.criteria.event_codes) == total
+    else:
+        assert isinstance(got, RefusedQuery) and [e.code for e in got.errors] == [XDS_REGISTRY_ERROR]
+        assert "max_query_parameter_values" in got.errors[0].context
+        name = "$XDSDocumentEntryEventCodeList" if total > limit else "$XDSDocumentEntryClassCode"
+        assert name in got.errors[0].context

@@ -9,7 +9,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.config import Settings
-from gateway.endpoints.registry_query import stored_query_body
 from gateway.store.db import make_engine
 from profiles.context import RequestContext
 from profiles.xds import constants as C
@@ -17,7 +16,8 @@ from profiles.xds import stored_queries as S
 from profiles.xds.datatypes import pad_dtm
 
 from support.db import empty_database
-from .registry_fixture import HOME, MPI_OID, Doc, KnownPatients, Sub, code, pid, q, qlist, query_xml, register
+from .registry_fixture import (HOME, MPI_OID, Doc, KnownPatients, Sub, code, pid, q, qlist, query_xml, register,
+                               stored_query_body)
 
 SCHEME = "2.999.42"
 CLASSES = [(c, SCHEME) for c in ("c1", "c2", "c3")]

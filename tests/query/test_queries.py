@@ -1,6 +1,7 @@
 """Every stored query and parameter against the fixture registry, on SQLite and PostgreSQL.
 
-Runs through ``stored_query_body`` (the endpoint core): parse -> MPI check -> SQL -> response.
+Runs through ``registry_fixture.stored_query_body`` (the ITI-18 transaction without the pipeline): parse ->
+use case (MPI check, SQL) -> response.
 """
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from typing import Sequence
 from lxml import etree
 
 from gateway.config import Settings
-from gateway.endpoints.registry_query import handle_stored_query, stored_query_body
+from gateway.endpoints.registry_query import stored_query_ports, stored_query_transaction
+from gateway.pipeline import Pipeline
 from gateway.soap.envelope import SoapRequest
+from gateway.store.registry_query import SqlQueryStore
 from profiles.context import RequestContext
 from profiles.xds import constants as C
 from profiles.xds import stored_queries as S
@@ -20,7 +23,7 @@ from profiles.xds.query_ports import DocumentRow
 
 from .conftest import A, CC, E1, E2, FC1, FC2, N, R
 from .registry_fixture import (APPROVED, BOTH, DEPRECATED, HOME, MPI_OID, KnownPatients, code, pid, q, qlist,
-                               query_xml)
+                               query_xml, stored_query_body)
 
 SETTINGS = Settings(mpi_oid=MPI_OID, home_community_id=HOME, max_query_results=100)
 NS = {"rim": C.NS_RIM, "rs": C.NS_RS, "query": C.NS_QUERY}
@@ -438,11 +441,56 @@ def test_soap_handler(world):
     body = query_xml(S.FIND_DOCUMENTS, [("$XDSDocumentEntryPatientId", P1), ("$XDSDocumentEntryStatus", APPROVED)])
     env = etree.Element("{http://www.w3.org/2003/05/soap-envelope}Envelope")
     req = SoapRequest(envelope=env, header=None, body=body, action=C.ACTION_ITI18)
-    reply = handle_stored_query(req, RequestContext(), settings=SETTINGS, engine=world.engine, mpi=KnownPatients(),
-                                result_filter=None)
+    ports = stored_query_ports(SETTINGS, SqlQueryStore(world.engine, KnownPatients()))
+    result = Pipeline().run(stored_query_transaction(SETTINGS, ports), req, RequestContext())
+    assert result.fault is None
+    reply = result.reply
     assert reply.action == C.ACTION_ITI18_RESPONSE
     # a LeafClass answer leaves the handler as text built from the stored metadata, spliced as is
     from gateway.soap.envelope import RawXml
     assert isinstance(reply.body, RawXml)
     body = etree.fromstring(reply.body.data)
     assert Answer(body).ids == ids(world.d.d2, world.d.d4, world.d.d5, world.d.d6)
+
+
+# -- issue 14 item 8: LeafClass answers carry one patient's metadata (NIST test 12368) -------------
+
+def test_get_documents_leaf_class_of_several_patients_is_refused(world):
+    d = world.d
+    two = {"$XDSDocumentEntryEntryUUID": qlist([d.d2.entry_uuid, d.d7.entry_uuid])}
+    a = ask(world, S.GET_DOCUMENTS, two, return_type="LeafClass")
+    assert a.status == C.RESPONSE_FAILURE and a.error_codes() == ["XDSResultNotSinglePatient"] and a.ids == []
+    assert ask(world, S.GET_DOCUMENTS, two).ids == ids(d.d2, d.d7)          # ObjectRef: no restriction
+    one = ask(world, S.GET_DOCUMENTS, {"$XDSDocumentEntryEntryUUID": qlist([d.d2.entry_uuid, d.d4.entry_uuid])},
+              return_type="LeafClass")
+    assert one.ok and one.ids == ids(d.d2, d.d4)
+
+
+def test_get_submission_sets_leaf_class_of_several_patients_is_refused(world):
+    d, s = world.d, world.ss
+    two = {"$uuid": qlist([d.d2.entry_uuid, d.d7.entry_uuid])}
+    a = ask(world, S.GET_SUBMISSION_SETS, two, return_type="LeafClass")
+    assert a.status == C.RESPONSE_FAILURE and a.error_codes() == ["XDSResultNotSinglePatient"] and a.ids == []
+    refs = ask(world, S.GET_SUBMISSION_SETS, two)
+    assert refs.ok and {s.s1.entry_uuid, s.s4.entry_uuid} <= set(refs.ids)
+    assert ask(world, S.GET_SUBMISSION_SETS, {"$uuid": q(d.d7.entry_uuid)}, return_type="LeafClass").ok
+
+
+# -- issue 14 item 2: values per stored-query parameter are limited -------------------------------
+
+def test_values_per_parameter_are_limited(world):
+    small = replace(SETTINGS, max_query_parameter_values=3)
+    uuids = [world.d.d2.entry_uuid, world.d.d4.entry_uuid, world.d.d5.entry_uuid, world.d.d6.entry_uuid]
+    assert ask(world, S.GET_DOCUMENTS, {"$XDSDocumentEntryEntryUUID": qlist(uuids[:3])}, settings=small).ok
+    for slots in ([("$XDSDocumentEntryEntryUUID", qlist(uuids))],
+                  # split over several Value elements of one Slot
+                  [("$XDSDocumentEntryEntryUUID", [qlist(uuids[:2]), qlist(uuids[2:])])]):
+        a = ask(world, S.GET_DOCUMENTS, slots, settings=small)
+        assert a.status == C.RESPONSE_FAILURE and a.error_codes() == [XDS_REGISTRY_ERROR]
+        assert "max_query_parameter_values" in a.errors[0][1] and "$XDSDocumentEntryEntryUUID" in a.errors[0][1]
+    # AND-ed Slots of one parameter count together
+    events = [("$XDSDocumentEntryEventCodeList", codes(E1, E2)), ("$XDSDocumentEntryEventCodeList", codes(E1, E2))]
+    a = ask(world, S.FIND_DOCUMENTS, [("$XDSDocumentEntryPatientId", P1), ("$XDSDocumentEntryStatus", APPROVED),
+                                      *events], settings=small)
+    assert a.error_codes() == [XDS_REGISTRY_ERROR] and "max_query_parameter_values" in a.errors[0][1]
+    assert SETTINGS.max_query_parameter_values == 1000            # the default keeps real queries working
