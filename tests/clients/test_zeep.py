@@ -2,6 +2,10 @@
 default settings (strict mode), against the real server (README, "Calling the gateway with zeep")."""
 from __future__ import annotations
 
+import contextlib
+import io
+from pathlib import Path
+
 import pytest
 import zeep
 from lxml import etree
@@ -121,3 +125,27 @@ def test_wsaddressing_plugin_repeats_the_headers_and_is_refused(gateway_server, 
     with pytest.raises(Fault) as info:
         _stored_query(client, FIND_DOCUMENTS, pid, "$XDSDocumentEntryStatus")
     assert "Action" in info.value.message
+
+
+def _readme_snippet() -> str:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Calling the gateway with zeep", 1)[1].split("\n## ", 1)[0]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_readme_snippet_runs_as_written(gateway_server, registered):
+    """The README's zeep example, with only its two placeholders (gateway URL, MPI-PID) filled in."""
+    pid, docs = registered
+    code = _readme_snippet()
+    for placeholder in ('registry = "http://127.0.0.1:8080/xds/registry"',
+                        'pid = "4711^^^&2.16.756.5.30.1.999.1.1&ISO"'):
+        assert placeholder in code
+    code = code.replace("http://127.0.0.1:8080", gateway_server.base_url).replace(
+        "4711^^^&2.16.756.5.30.1.999.1.1&ISO", pid)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, "README.md", "exec"), {})
+    lines = out.getvalue().splitlines()
+    assert lines[0] == C.RESPONSE_SUCCESS
+    assert sorted(line.split()[1] for line in lines[1:]) == sorted(d.unique_id for d in docs)
+    assert all("repositoryUniqueId" in line for line in lines[1:])
