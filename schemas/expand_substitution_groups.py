@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Write ``wsdl/schema/expanded/``: the ebRS 3.0 and XDS.b schemas with every XML Schema
-substitution group expanded into an ``xsd:choice`` of its members.
+substitution group expanded into an ``xsd:choice`` of its members, and the HL7 V3 schemas of PIX V3 /
+PDQ V3 with their text-only data types as simple content: copies of the official schemas that SOAP
+toolkits such as zeep can use (the HL7 rewrite: :func:`hl7_text_types_as_simple_content`,
+:func:`flatten_nested_unions`).
 
 Why: ebRIM's ``RegistryObjectList`` holds ``rim:Identifiable``, a substitution-group head whose
 members are ``ExtrinsicObject``, ``RegistryPackage``, ``Association``, ``Classification``,
@@ -223,6 +226,117 @@ def flatten_extension_cycles(docs: dict[str, etree._ElementTree]) -> list[str]:
     return done
 
 
+def _attribute_uses(ct: etree._Element, types: dict[str, etree._Element]) -> list[etree._Element]:
+    """The attribute declarations in force on a complex type of the (chameleon) HL7 core schemas:
+    its base's, overridden by name by its own, those ``use="prohibited"`` removed."""
+    cc = ct.find(_X + "complexContent")
+    if cc is None:
+        return [a for a in ct if a.tag == _X + "attribute"]
+    derivation = cc[0] if cc[0].tag in (_X + "extension", _X + "restriction") else cc.find(_X + "restriction")
+    derivation = next(c for c in cc if c.tag in (_X + "extension", _X + "restriction"))
+    uses = {a.get("name"): a for a in _attribute_uses(types[derivation.get("base")], types)}
+    for attr in derivation.iterchildren(_X + "attribute"):
+        if attr.get("use") == "prohibited":
+            uses.pop(attr.get("name"), None)
+        else:
+            uses[attr.get("name")] = attr
+    return list(uses.values())
+
+
+def _may_hold_elements(ct: etree._Element, types: dict[str, etree._Element]) -> bool:
+    cc = ct.find(_X + "complexContent")
+    holder = ct if cc is None else next(c for c in cc if c.tag in (_X + "extension", _X + "restriction"))
+    own = [e for e in holder.iter(_X + "element", _X + "any", _X + "group") if e.get("maxOccurs") != "0"]
+    if own:
+        return True
+    if cc is None or holder.tag == _X + "restriction":
+        return False    # a restriction without (occurring) particles has no element content
+    return _may_hold_elements(types[holder.get("base")], types)
+
+
+def hl7_text_types_as_simple_content(docs: dict[str, etree._ElementTree]) -> list[str]:
+    """Rewrite the HL7 V3 data types whose content is text only (``ST`` and the types built on it:
+    name and address parts ``ENXP``/``en.*``, ``ADXP``/``adxp.*``, ``SC``) from mixed complex
+    content to ``xs:simpleContent`` of ``xs:string`` with the attributes in force on them.
+
+    zeep ignores ``mixed="true"``: it can neither send nor read the text of ``<family>Muster</family>``
+    or ``<semanticsText>Patient.id</semanticsText>`` (and renders an ST as ``<reference/>``). A
+    mixed type that allows no element is text plus attributes: simple content says the same. Only
+    types all of whose derived types are rewritten too are rewritten (``BIN``, the base of ``ED``,
+    stays); the derivation from ``ANY`` is lost (``xsi:type="ST"`` on an element declared ``ANY``).
+    """
+    types: dict[str, etree._Element] = {}
+    for tree in docs.values():
+        for ct in tree.getroot().iterchildren(_X + "complexType"):
+            types[ct.get("name")] = ct
+    derived: dict[str, list[str]] = {}
+    for name, ct in types.items():
+        cc = ct.find(_X + "complexContent")
+        if cc is not None:
+            for d in cc:
+                if d.tag in (_X + "extension", _X + "restriction"):
+                    derived.setdefault(d.get("base"), []).append(name)
+    text_only = {n for n, ct in types.items() if ct.get("mixed") == "true" and not _may_hold_elements(ct, types)}
+
+    def all_derived_text_only(name: str) -> bool:
+        return all(d in text_only and all_derived_text_only(d) for d in derived.get(name, ()))
+
+    plan = [n for n in types if n in text_only and all_derived_text_only(n)]
+    rewritten = {n: [copy.deepcopy(a) for a in _attribute_uses(types[n], types)] for n in plan}
+    for name in plan:
+        ct = types[name]
+        prefix = next(p for p, uri in ct.nsmap.items() if uri == XS)
+        for child in list(ct):
+            if child.tag not in (_X + "annotation", etree.Comment):
+                ct.remove(child)
+        del ct.attrib["mixed"]
+        simple = etree.SubElement(ct, _X + "simpleContent")
+        ext = etree.SubElement(simple, _X + "extension", base=f"{prefix}:string")
+        ext.extend(rewritten[name])
+        etree.indent(ct, space="  ", level=1)
+    return plan
+
+
+def flatten_nested_unions(docs: dict[str, etree._ElementTree]) -> list[str]:
+    """Replace each member of an ``xs:union`` that is itself a named union by that union's members
+    (the same value space). zeep cannot use a union of unions (``UnionType.__init__() missing
+    item_types``): HL7 V3 vocabulary attributes such as ``classCode`` were read as None."""
+    unions: dict[str, etree._Element] = {}
+    for tree in docs.values():
+        for st_el in tree.getroot().iterchildren(_X + "simpleType"):
+            u = st_el.find(_X + "union")
+            if u is not None:
+                unions[st_el.get("name")] = u
+
+    def flat(union: etree._Element, seen: frozenset) -> tuple[list[str], list[etree._Element]]:
+        names, inline = [], [copy.deepcopy(c) for c in union.iterchildren(_X + "simpleType")]
+        for member in (union.get("memberTypes") or "").split():
+            local = member.rpartition(":")[2]
+            if local in unions and local not in seen:
+                sub_names, sub_inline = flat(unions[local], seen | {local})
+                names += sub_names
+                inline += sub_inline
+            else:
+                names.append(member)
+        return list(dict.fromkeys(names)), inline
+
+    changed = []
+    for name, union in unions.items():
+        members = (union.get("memberTypes") or "").split()
+        if not any(m.rpartition(":")[2] in unions for m in members):
+            continue
+        names, inline = flat(union, frozenset({name}))
+        for child in list(union.iterchildren(_X + "simpleType")):
+            union.remove(child)
+        if names:
+            union.set("memberTypes", " ".join(names))
+        else:
+            union.attrib.pop("memberTypes", None)
+        union.extend(inline)
+        changed.append(name)
+    return changed
+
+
 def _prefixed(el: etree._Element, ns: str | None, local: str) -> str:
     for prefix, uri in el.nsmap.items():
         if uri == ns and prefix is not None:
@@ -231,11 +345,21 @@ def _prefixed(el: etree._Element, ns: str | None, local: str) -> str:
 
 
 def _header(rel: str) -> etree._Comment:
-    return etree.Comment(
-        f" GENERATED by schemas/expand_substitution_groups.py from wsdl/{rel}: do not edit.\n"
-        "     XML Schema substitution groups expanded into xsd:choice of their members, for SOAP\n"
-        "     toolkits without substitution group support (zeep, python-zeep issue #321); the same\n"
-        "     instances are valid. Validators: use the official schema, served beside this one. ")
+    if rel.startswith("schema/hl7v3/"):
+        what = ("     HL7 V3 text-only data types (ST, name and address parts) as simple content, unions of\n"
+                "     unions flattened, for SOAP toolkits without mixed content support (zeep); the same\n"
+                "     instances are valid (schemas/README.md). Validators: use the normative schema, at\n"
+                f"     wsdl/{rel}. ")
+    else:
+        what = ("     XML Schema substitution groups expanded into xsd:choice of their members, for SOAP\n"
+                "     toolkits without substitution group support (zeep, python-zeep issue #321); the same\n"
+                "     instances are valid. Validators: use the official schema, served beside this one. ")
+    return etree.Comment(f" GENERATED by schemas/expand_substitution_groups.py from wsdl/{rel}: do not edit.\n" + what)
+
+
+def hl7_sources(wsdl_dir: Path = WSDL_DIR) -> list[str]:
+    folder = wsdl_dir / "schema" / "hl7v3"
+    return sorted(p.relative_to(wsdl_dir).as_posix() for p in folder.rglob("*.xsd"))
 
 
 def generate(wsdl_dir: Path = WSDL_DIR) -> dict[str, bytes]:
@@ -243,8 +367,11 @@ def generate(wsdl_dir: Path = WSDL_DIR) -> dict[str, bytes]:
     docs = {rel: _parse(wsdl_dir / rel) for rel in SOURCES}
     expand(docs)
     flatten_extension_cycles(docs)
+    hl7 = {rel: _parse(wsdl_dir / rel) for rel in hl7_sources(wsdl_dir)}
+    hl7_text_types_as_simple_content(hl7)
+    flatten_nested_unions(hl7)
     out = {}
-    for rel, tree in docs.items():
+    for rel, tree in {**docs, **hl7}.items():
         root = tree.getroot()
         prolog = [etree.tostring(c, encoding="UTF-8", with_tail=False)
                   for c in reversed(list(root.itersiblings(preceding=True)))]

@@ -132,7 +132,10 @@ def test_served_wsdl_is_typed_in_zeep_default_settings(gateway_server, endpoint)
     import requests
     wsdl = etree.fromstring(requests.get(gateway_server.url(endpoint) + "?wsdl", timeout=10).content)
     imports = [i.get("schemaLocation") for i in wsdl.iter("{http://www.w3.org/2001/XMLSchema}import")]
-    assert imports == [gateway_server.url(endpoint) + "?xsd=schema/hl7v3/hl7v3-interactions.xsd"]
+    # the zeep copy (schemas/expand_substitution_groups.py); the normative set is served beside it
+    assert imports == [gateway_server.url(endpoint) + "?xsd=schema/expanded/hl7v3/hl7v3-interactions.xsd"]
+    assert requests.get(gateway_server.url(endpoint), params={"xsd": "schema/hl7v3/hl7v3-interactions.xsd"},
+                        timeout=10).status_code == 200
 
 
 def _valid_ids(msg: etree._Element) -> etree._Element:

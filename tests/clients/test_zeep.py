@@ -14,6 +14,8 @@ from zeep.wsa import WsAddressingPlugin
 
 from gateway.clients.submission import DocumentSpec, provide_and_register_request
 from gateway.clients.xds import XdsClient, response_status
+from gateway.config import Settings
+from profiles.ch.identifiers import EPR_SPID_OID, gs1_check_digit
 from profiles.xds import constants as C
 
 pytestmark = pytest.mark.integration
@@ -149,3 +151,106 @@ def test_readme_snippet_runs_as_written(gateway_server, registered):
     assert lines[0] == C.RESPONSE_SUCCESS
     assert sorted(line.split()[1] for line in lines[1:]) == sorted(d.unique_id for d in docs)
     assert all("repositoryUniqueId" in line for line in lines[1:])
+
+
+# --------------------------------------------------------------------------- PIX V3 / PDQ V3
+
+MPI_OID = Settings().mpi_oid                   # the gateway's MPI-PID domain (default settings)
+HOSPITAL = "2.16.756.5.30.1.999.79"
+
+
+def _transmission(interaction: str, message_id: str) -> dict:
+    """The HL7 V3 transmission wrapper fields, as zeep keyword arguments."""
+    device = lambda root: {"classCode": "DEV", "determinerCode": "INSTANCE", "id": [{"root": root}]}  # noqa: E731
+    return dict(ITSVersion="XML_1.0", id={"root": "2.999.7.1", "extension": message_id},
+                creationTime={"value": "20240101120000"},
+                interactionId={"root": "2.16.840.1.113883.1.6", "extension": interaction},
+                processingCode={"code": "P"}, processingModeCode={"code": "T"}, acceptAckCode={"code": "AL"},
+                receiver=[{"typeCode": "RCV", "device": device("2.999.7.2")}],
+                sender={"typeCode": "SND", "device": device("2.999.7.3")})
+
+
+@pytest.fixture(scope="module")
+def fed(gateway_server):
+    """A patient fed with ITI-44 through zeep: returns (EPR-SPID, local id)."""
+    body = "76133761047790001"
+    spid = body + str(gs1_check_digit(body))
+    client = zeep.Client(gateway_server.url("/pix") + "?wsdl")
+    ack = client.service.PIXManager_PRPA_IN201301UV02(
+        **_transmission("PRPA_IN201301UV02", "feed-1"),
+        controlActProcess={
+            "classCode": "CACT", "moodCode": "EVN",
+            "code": {"code": "PRPA_TE201301UV02", "codeSystem": "2.16.840.1.113883.1.6"},
+            "subject": [{"typeCode": "SUBJ", "registrationEvent": {
+                "classCode": "REG", "moodCode": "EVN", "statusCode": {"code": "active"},
+                "subject1": {"typeCode": "SBJ", "patient": {
+                    "classCode": "PAT",
+                    "id": [{"root": HOSPITAL, "extension": "Z-1"}, {"root": EPR_SPID_OID, "extension": spid}],
+                    "statusCode": {"code": "active"},
+                    "patientPerson": {
+                        "classCode": "PSN", "determinerCode": "INSTANCE",
+                        "name": [{"_value_1": [{"given": "Zélie"}, {"family": "Zeepmann"}]}],
+                        "administrativeGenderCode": {"code": "F"}, "birthTime": {"value": "19750505"}},
+                    "providerOrganization": {"classCode": "ORG", "determinerCode": "INSTANCE",
+                                             "id": [{"root": HOSPITAL}], "contactParty": [{"classCode": "CON"}]}}},
+                "custodian": {"typeCode": "CST", "assignedEntity": {"classCode": "ASSIGNED",
+                                                                     "id": [{"root": HOSPITAL}]}}}}]})
+    assert type(ack).__name__ == "MCCI_IN000002UV01"
+    assert ack.acknowledgement[0].typeCode.code == "AA", ack.acknowledgement
+    return spid, "Z-1"
+
+
+def test_iti45_with_zeep_default_settings(gateway_server, fed):
+    spid, local = fed
+    client = zeep.Client(gateway_server.url("/pix") + "?wsdl")
+    reply = client.service.PIXManager_PRPA_IN201309UV02(
+        **_transmission("PRPA_IN201309UV02", "q-45"),
+        controlActProcess={
+            "classCode": "CACT", "moodCode": "EVN",
+            "code": {"code": "PRPA_TE201309UV02", "codeSystem": "2.16.840.1.113883.1.6"},
+            "queryByParameter": {
+                "queryId": {"root": "2.999.7.4", "extension": "q-45"}, "statusCode": {"code": "new"},
+                "responsePriorityCode": {"code": "I"},
+                "parameterList": {
+                    "dataSource": [{"value": [{"root": EPR_SPID_OID}], "semanticsText": "DataSource.id"},
+                                   {"value": [{"root": MPI_OID}], "semanticsText": "DataSource.id"}],
+                    "patientIdentifier": [{"value": [{"root": HOSPITAL, "extension": local}],
+                                           "semanticsText": "Patient.id"}]}}})
+    assert type(reply).__name__ == "PRPA_IN201310UV02"
+    assert reply.acknowledgement[0].typeCode.code == "AA"
+    cap = reply.controlActProcess
+    assert cap.queryAck.queryResponseCode.code == "OK"
+    patient = cap.subject[0].registrationEvent.subject1.patient
+    assert type(patient).__name__ == "PRPA_MT201304UV02.Patient"
+    ids = {i.root: i.extension for i in patient.id}
+    assert ids[EPR_SPID_OID] == spid and ids[MPI_OID]
+    # the query is echoed typed, its text intact
+    assert cap.queryByParameter.parameterList.patientIdentifier[0].semanticsText._value_1 == "Patient.id"
+
+
+def test_iti47_with_zeep_default_settings(gateway_server, fed):
+    spid, _ = fed
+    client = zeep.Client(gateway_server.url("/pdq") + "?wsdl")
+    reply = client.service.PDQSupplier_PRPA_IN201305UV02(
+        **_transmission("PRPA_IN201305UV02", "q-47"),
+        controlActProcess={
+            "classCode": "CACT", "moodCode": "EVN",
+            "code": {"code": "PRPA_TE201305UV02", "codeSystem": "2.16.840.1.113883.1.6"},
+            "queryByParameter": {
+                "queryId": {"root": "2.999.7.5", "extension": "q-47"}, "statusCode": {"code": "new"},
+                "responseModalityCode": {"code": "R"}, "responsePriorityCode": {"code": "I"},
+                "parameterList": {
+                    "livingSubjectName": [{"value": [{"_value_1": [{"family": "Zeepmann"}]}],
+                                           "semanticsText": "LivingSubject.name"}],
+                    "livingSubjectBirthTime": [{"value": [{"value": "19750505"}],
+                                                "semanticsText": "LivingSubject.birthTime"}]}}})
+    assert type(reply).__name__ == "PRPA_IN201306UV02"
+    assert reply.acknowledgement[0].typeCode.code == "AA"
+    cap = reply.controlActProcess
+    assert cap.queryAck.queryResponseCode.code == "OK"
+    assert len(cap.subject) == 1
+    patient = cap.subject[0].registrationEvent.subject1.patient
+    assert type(patient).__name__ == "PRPA_MT201310UV02.Patient"
+    assert {i.root: i.extension for i in patient.id}[EPR_SPID_OID] == spid
+    name = cap.queryByParameter.parameterList.livingSubjectName[0].value[0]
+    assert [part["family"]._value_1 for part in name._value_1 if "family" in part] == ["Zeepmann"]
