@@ -232,7 +232,6 @@ def _attribute_uses(ct: etree._Element, types: dict[str, etree._Element]) -> lis
     cc = ct.find(_X + "complexContent")
     if cc is None:
         return [a for a in ct if a.tag == _X + "attribute"]
-    derivation = cc[0] if cc[0].tag in (_X + "extension", _X + "restriction") else cc.find(_X + "restriction")
     derivation = next(c for c in cc if c.tag in (_X + "extension", _X + "restriction"))
     uses = {a.get("name"): a for a in _attribute_uses(types[derivation.get("base")], types)}
     for attr in derivation.iterchildren(_X + "attribute"):

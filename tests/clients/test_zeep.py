@@ -10,6 +10,7 @@ import pytest
 import zeep
 from lxml import etree
 from zeep.exceptions import Fault
+from zeep.plugins import HistoryPlugin
 from zeep.wsa import WsAddressingPlugin
 
 from gateway.clients.submission import DocumentSpec, provide_and_register_request
@@ -51,11 +52,22 @@ def _objects(response, kind: str) -> list:
     return [item[kind] for item in response.RegistryObjectList._value_1 if kind in item]
 
 
+def _xds_schema(folder: str) -> etree.XMLSchema:
+    root = Path(__file__).resolve().parents[2] / "wsdl" / folder
+    return etree.XMLSchema(etree.parse(str(root / "IHE" / "XDS.b_DocumentRepository.xsd")))
+
+
 def test_iti18_find_documents_returns_typed_extrinsic_objects(gateway_server, registered):
     pid, docs = registered
-    client = zeep.Client(gateway_server.url("/xds/registry") + "?wsdl")   # zeep's defaults: strict
+    history = HistoryPlugin()
+    client = zeep.Client(gateway_server.url("/xds/registry") + "?wsdl", plugins=[history])  # defaults: strict
     assert client.settings.strict
     response = _stored_query(client, FIND_DOCUMENTS, pid, "$XDSDocumentEntryStatus")
+    # the reply as sent is valid against the official schemas and the expanded ones
+    reply = history.last_received["envelope"].find("{http://www.w3.org/2003/05/soap-envelope}Body")[0]
+    for folder in ("schema", "schema/expanded"):
+        schema = _xds_schema(folder)
+        assert schema.validate(reply), (folder, schema.error_log)
     assert response.status == C.RESPONSE_SUCCESS
     entries = _objects(response, "ExtrinsicObject")
     assert len(entries) == 2
