@@ -152,10 +152,10 @@ def test_readme_snippet_runs_as_written(gateway_server, registered):
     pid, docs = registered
     code = _readme_snippet()
     for placeholder in ('registry = "http://127.0.0.1:8080/xds/registry"',
-                        'pid = "4711^^^&2.16.756.5.30.1.999.1.1&ISO"'):
+                        'pid = "d3b07384-d113-4ec6-a8d8-7c1e2b2f5f2a^^^&2.16.756.5.30.1.999.1.1&ISO"'):
         assert placeholder in code
     code = code.replace("http://127.0.0.1:8080", gateway_server.base_url).replace(
-        "4711^^^&2.16.756.5.30.1.999.1.1&ISO", pid)
+        "d3b07384-d113-4ec6-a8d8-7c1e2b2f5f2a^^^&2.16.756.5.30.1.999.1.1&ISO", pid)
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         exec(compile(code, "README.md", "exec"), {})
