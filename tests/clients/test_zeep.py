@@ -182,14 +182,12 @@ def _transmission(interaction: str, message_id: str) -> dict:
                 sender={"typeCode": "SND", "device": device("2.999.7.3")})
 
 
-@pytest.fixture(scope="module")
-def fed(gateway_server):
-    """A patient fed with ITI-44 through zeep: returns (EPR-SPID, local id)."""
-    body = "76133761047790001"
-    spid = body + str(gs1_check_digit(body))
+def _feed_with_zeep(gateway_server, local: str, spid_body: str, given: str, family: str, birth: str) -> str:
+    """ITI-44 (add) through zeep; returns the patient's EPR-SPID."""
+    spid = spid_body + str(gs1_check_digit(spid_body))
     client = zeep.Client(gateway_server.url("/pix") + "?wsdl")
     ack = client.service.PIXManager_PRPA_IN201301UV02(
-        **_transmission("PRPA_IN201301UV02", "feed-1"),
+        **_transmission("PRPA_IN201301UV02", "feed-" + local),
         controlActProcess={
             "classCode": "CACT", "moodCode": "EVN",
             "code": {"code": "PRPA_TE201301UV02", "codeSystem": "2.16.840.1.113883.1.6"},
@@ -197,19 +195,73 @@ def fed(gateway_server):
                 "classCode": "REG", "moodCode": "EVN", "statusCode": {"code": "active"},
                 "subject1": {"typeCode": "SBJ", "patient": {
                     "classCode": "PAT",
-                    "id": [{"root": HOSPITAL, "extension": "Z-1"}, {"root": EPR_SPID_OID, "extension": spid}],
+                    "id": [{"root": HOSPITAL, "extension": local}, {"root": EPR_SPID_OID, "extension": spid}],
                     "statusCode": {"code": "active"},
                     "patientPerson": {
                         "classCode": "PSN", "determinerCode": "INSTANCE",
-                        "name": [{"_value_1": [{"given": "Zélie"}, {"family": "Zeepmann"}]}],
-                        "administrativeGenderCode": {"code": "F"}, "birthTime": {"value": "19750505"}},
+                        "name": [{"_value_1": [{"given": given}, {"family": family}]}],
+                        "administrativeGenderCode": {"code": "F"}, "birthTime": {"value": birth}},
                     "providerOrganization": {"classCode": "ORG", "determinerCode": "INSTANCE",
                                              "id": [{"root": HOSPITAL}], "contactParty": [{"classCode": "CON"}]}}},
                 "custodian": {"typeCode": "CST", "assignedEntity": {"classCode": "ASSIGNED",
                                                                      "id": [{"root": HOSPITAL}]}}}}]})
     assert type(ack).__name__ == "MCCI_IN000002UV01"
     assert ack.acknowledgement[0].typeCode.code == "AA", ack.acknowledgement
-    return spid, "Z-1"
+    return spid
+
+
+@pytest.fixture(scope="module")
+def fed(gateway_server):
+    """A patient fed with ITI-44 through zeep: returns (EPR-SPID, local id)."""
+    return _feed_with_zeep(gateway_server, "Z-1", "76133761047790001", "Zélie", "Zeepmann", "19750505"), "Z-1"
+
+
+def _pdq_query(client: zeep.Client, family: str, query_id: str, initial: int | None = None):
+    query = {"queryId": {"root": "2.999.7.5", "extension": query_id}, "statusCode": {"code": "new"},
+             "responseModalityCode": {"code": "R"}, "responsePriorityCode": {"code": "I"},
+             "parameterList": {"livingSubjectName": [{"value": [{"_value_1": [{"family": family}]}],
+                                                      "semanticsText": "LivingSubject.name"}]}}
+    if initial is not None:
+        query["initialQuantity"] = {"value": initial}
+    return client.service.PDQSupplier_PRPA_IN201305UV02(
+        **_transmission("PRPA_IN201305UV02", query_id),
+        controlActProcess={"classCode": "CACT", "moodCode": "EVN",
+                           "code": {"code": "PRPA_TE201305UV02", "codeSystem": "2.16.840.1.113883.1.6"},
+                           "queryByParameter": query})
+
+
+def _continuation(client: zeep.Client, operation: str, query_id: str, status: str, quantity: int | None):
+    continuation = {"queryId": {"root": "2.999.7.5", "extension": query_id}, "statusCode": {"code": status}}
+    if quantity is not None:
+        continuation["continuationQuantity"] = {"value": quantity}
+    return getattr(client.service, operation)(
+        **_transmission("QUQI_IN000003UV01", "c-" + status + "-" + query_id),
+        controlActProcess={"classCode": "CACT", "moodCode": "EVN",
+                           "code": {"code": "PRPA_TE201306UV02", "codeSystem": "2.16.840.1.113883.1.6"},
+                           "queryContinuation": continuation})
+
+
+def test_iti47_continuation_and_cancel_with_zeep(gateway_server):
+    spids = {_feed_with_zeep(gateway_server, f"F-{i}", f"7613376104780000{i}", given, "Zeepfolge", f"1980010{i}")
+             for i, given in enumerate(("Anna", "Berta", "Clara"), start=1)}
+    client = zeep.Client(gateway_server.url("/pdq") + "?wsdl")
+
+    def spids_of(reply) -> set[str]:
+        return {i.extension for s in reply.controlActProcess.subject
+                for i in s.registrationEvent.subject1.patient.id if i.root == EPR_SPID_OID}
+
+    first = _pdq_query(client, "Zeepfolge", "qc-1", initial=1)
+    ack = first.controlActProcess.queryAck
+    assert ack.queryResponseCode.code == "OK"
+    assert (ack.resultTotalQuantity.value, ack.resultCurrentQuantity.value, ack.resultRemainingQuantity.value) \
+        == (3, 1, 2)
+    second = _continuation(client, "PDQSupplier_QUQI_IN000003UV01_Continue", "qc-1", "waitContinuedQueryResponse", 1)
+    assert type(second).__name__ == "PRPA_IN201306UV02"
+    assert second.controlActProcess.queryAck.resultRemainingQuantity.value == 1
+    assert len(spids_of(first) | spids_of(second)) == 2 and (spids_of(first) | spids_of(second)) < spids
+    cancelled = _continuation(client, "PDQSupplier_QUQI_IN000003UV01_Cancel", "qc-1", "aborted", None)
+    assert type(cancelled).__name__ == "MCCI_IN000002UV01"
+    assert cancelled.acknowledgement[0].typeCode.code == "AA"
 
 
 def test_iti45_with_zeep_default_settings(gateway_server, fed):
