@@ -305,10 +305,12 @@ class XdsClient:
         """Send an lxml body through zeep's message pipeline.
 
         Why not ``client.service.<op>(**kwargs)``: zeep only takes raw lxml for ``xsd:any``
-        content (``_value_1`` / ``AnyObject``), and ``lcm:SubmitObjectsRequest`` is strictly typed
-        (RegistryObjectList of the ``rim:Identifiable`` substitution group); round-tripping the
-        element through zeep's object model drops the substitution-group members (ExtrinsicObject,
-        RegistryPackage, Association...). So: ``client.create_message`` builds the envelope for the
+        content (``_value_1`` / ``AnyObject``), and ``lcm:SubmitObjectsRequest`` is strictly typed;
+        this client takes and returns lxml elements, which would otherwise have to be converted to
+        zeep objects and back (the served WSDL's schemas expand the ``rim:Identifiable``
+        substitution group, so zeep can type ExtrinsicObject, RegistryPackage... when an
+        integrator calls ``client.service`` directly: README, "Calling the gateway with zeep").
+        So: ``client.create_message`` builds the envelope for the
         operation (SOAP 1.2 from the binding, WS-Addressing Action/MessageID/To from the WSDL's
         wsam:Action, plugins, WS-Security if configured) around an empty request (its required
         children passed as ``zeep.xsd.SkipValue``), the Body's content is replaced by our element, and ``client.transport.post_xml`` posts it to the port's

@@ -143,6 +143,13 @@ def test_served_wsdl_and_schemas_load_in_lxml(gateway_server, path):
     if path == "/xds/repository":
         expected.add("XDS.b_DocumentRepository.xsd")
     assert {s.rsplit("/", 1)[-1] for s in seen} == expected
+    # the WSDL imports the copies with substitution groups expanded (zeep); the official schemas
+    # are served too, at their own paths, for validators
+    assert all("?xsd=schema/expanded/" in s for s in seen), seen
+    for official in ("schema/ebRS/rim.xsd", "schema/IHE/XDS.b_DocumentRepository.xsd"):
+        assert requests.get(url, params={"xsd": official}, timeout=10).status_code == 200
+    rim = requests.get(url, params={"xsd": "schema/ebRS/rim.xsd"}, timeout=10).content
+    assert b'substitutionGroup="tns:Identifiable"' in rim
 
     for loc in seen:
         parser = etree.XMLParser(resolve_entities=False, load_dtd=False)
