@@ -171,15 +171,19 @@ class PolicyStore:
         return _policy_set(r) if r is not None else None
 
     def add(self, sets: Sequence[PolicySet]) -> None:
-        """PPQ AddPolicy: every set is new (an id already stored raises :class:`ValueError`). The
-        patient's record must be open; singleton templates (201, 202, 203) replace nothing here."""
+        """PPQ AddPolicy: every set is new (an id already stored raises :class:`ValueError`). A set of
+        a singleton template (201, 202, 203) replaces the patient's one (the onboarding feed of the
+        policy administrator after the record was opened with the defaults). The record must be
+        open."""
         try:
             with write_transaction(self.engine) as conn:
                 for ps in sets:
                     self._require_open(conn, ps.epr_spid)
-                    if ps.template in (201, 202, 203) and self._of_template(conn, ps.epr_spid, ps.template):
-                        raise ValueError(f"the patient already has a policy set of template {ps.template} "
-                                         "(update it instead)")
+                    if ps.template in (201, 202, 203):
+                        old = self._of_template(conn, ps.epr_spid, ps.template)
+                        if old:
+                            conn.execute(adr_policy_set.delete().where(
+                                adr_policy_set.c.id.in_([r.id for r in old])))
                 self._insert(conn, sets)
         except IntegrityError:
             raise ValueError("a policy set with this id is already stored") from None

@@ -235,3 +235,54 @@ def test_an_undeliverable_notice_is_still_recorded(world):
     with_emergency_notices(use_case, log, store, memory, lambda spid: None)(
         ctx_of("HCP", purpose="EMER").for_transaction("ITI-18"), None)
     assert memory.sent and memory.sent[0][1] is None
+
+
+FIND_DOCUMENTS = "urn:uuid:14d4debf-8f97-4251-9a74-a90016b0af0d"
+
+
+def find_documents(pid: str, return_type: str):
+    from lxml import etree
+    req = etree.Element(f"{{{C.NS_QUERY}}}AdhocQueryRequest", nsmap={"query": C.NS_QUERY, "rim": C.NS_RIM})
+    etree.SubElement(req, f"{{{C.NS_QUERY}}}ResponseOption", returnType=return_type, returnComposedObjects="true")
+    aq = etree.SubElement(req, C.rim("AdhocQuery"), id=FIND_DOCUMENTS)
+    for name, value in (("$XDSDocumentEntryPatientId", f"'{pid}'"),
+                        ("$XDSDocumentEntryStatus", "('urn:oasis:names:tc:ebxml-regrep:StatusType:Approved')")):
+        slot = etree.SubElement(aq, C.rim("Slot"), name=name)
+        etree.SubElement(etree.SubElement(slot, C.rim("ValueList")), C.rim("Value")).text = value
+    return req
+
+
+def test_iti18_leaves_out_what_the_caller_may_not_read_in_leafclass_and_objectref_answers(world):
+    from lxml import etree
+    from gateway.endpoints.registry_query import stored_query_body
+    engine, store, mpi, rights, xds, pid = world
+    docs = {lvl: DocumentSpec(lvl.encode(), confidentiality_code=M.CONFIDENTIALITY_CODES[lvl]) for lvl in M.LEVELS}
+    provide(xds, ProvidePolicy(rights), ctx_of("PAT", user=SPID), pid, *docs.values())   # the patient files all three
+    store.grant(SPID, GLN, "normal")
+    store.set_emergency(SPID, "restricted")
+    settings = Settings(mpi_oid=MPI_OID)
+    log = EmergencyLog()
+    flt = ReadFilter(rights, log)
+
+    def ask(ctx, return_type):
+        body = stored_query_body(find_documents(pid, return_type), ctx, settings=settings, engine=engine, mpi=mpi,
+                                 result_filter=flt)
+        el = body                                  # raw=False: always an element
+        assert el.get("status").endswith("Success")
+        if return_type == "ObjectRef":
+            return {o.get("id") for o in el.iter(C.rim("ObjectRef"))}
+        return {e.get("value") for e in el.iter(C.rim("ExternalIdentifier"))
+                if e.get("identificationScheme") == C.DE_UNIQUE_ID}
+
+    rows = {r.unique_id: r.entry_uuid for r in SqlRegistryQuery(engine).documents(
+        Selector("unique_id", tuple(d.unique_id for d in docs.values())))}
+    uid = {lvl: d.unique_id for lvl, d in docs.items()}
+    hcp = ctx_of("HCP")
+    assert ask(hcp, "LeafClass") == {uid["normal"]}
+    assert ask(hcp, "ObjectRef") == {rows[uid["normal"]]}
+    assert ask(ctx_of("PAT", user=SPID), "LeafClass") == set(uid.values())
+    assert ask(ctx_of("HCP", purpose="EMER", user=OTHER_GLN), "LeafClass") == {uid["normal"], uid["restricted"]}
+    assert ask(ctx_of("TCU", purpose="AUTO", acting_id="tcu-1"), "LeafClass") == set()
+    assert ask(ctx_of("PADM", user="padm-1"), "ObjectRef") == set()
+    assert ask(ctx_of("DADM", user="dadm-1"), "LeafClass") == set(uid.values())
+    assert ask(RequestContext(), "LeafClass") == set()

@@ -79,8 +79,8 @@ def test_ppq_add_update_delete(store):
     store.add([ps])
     with pytest.raises(ValueError):
         store.add([ps])                                  # same id twice
-    with pytest.raises(ValueError, match="template 202"):
-        store.add([M.emergency_access(SPID, "normal")])  # a singleton the record has
+    store.add([M.emergency_access(SPID, "restricted")])  # a singleton replaces the record's one
+    assert [p.reference for p in store.rights(SPID).of_template(202)] == [M.EMERGENCY_RESTRICTED]
     store.update([ps.with_changes(reference=M.ACCESS_RESTRICTED)])
     assert store.get(ps.policy_set_id).reference == M.ACCESS_RESTRICTED
     with pytest.raises(ValueError):
