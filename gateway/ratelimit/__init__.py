@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from gateway.store.db import metadata, write_transaction
 
@@ -84,6 +85,12 @@ class ReadLimiter:
     def charge(self, user_id: str, documents: int, now: _dt.datetime | None = None) -> Charge:
         """Count ``documents`` reads for ``user_id``; refused (and blocked) past the limit."""
         now = now or _dt.datetime.now(_dt.timezone.utc)
+        try:
+            return self._charge(user_id, documents, now)
+        except IntegrityError:          # the user's first reads, counted concurrently by two processes
+            return self._charge(user_id, documents, now)
+
+    def _charge(self, user_id: str, documents: int, now: _dt.datetime) -> Charge:
         with write_transaction(self.engine) as conn:
             q = sa.select(ratelimit_usage).where(ratelimit_usage.c.user_id == user_id)
             if self.engine.dialect.name == "postgresql":

@@ -7,6 +7,8 @@ together, so the registered metadata says what the rights engine decides on.
 """
 from __future__ import annotations
 
+from lxml import etree
+
 from profiles.adr import model as M
 from profiles.xds import constants as C
 from profiles.xds.metadata import Code, DocumentEntry
@@ -32,7 +34,6 @@ def raise_confidentiality(doc: DocumentEntry, level: str) -> bool:
     for extra in existing[1:]:
         el.remove(extra)
     if keep is None:
-        from lxml import etree
         keep = etree.SubElement(el, rim + "Classification")
         keep.set("classificationScheme", C.DE_CONFIDENTIALITY_CODE)
         keep.set("classifiedObject", doc.entry_uuid)
@@ -41,7 +42,6 @@ def raise_confidentiality(doc: DocumentEntry, level: str) -> bool:
     for child in list(keep):
         keep.remove(child)
     keep.set("nodeRepresentation", code)
-    from lxml import etree
     slot = etree.SubElement(keep, rim + "Slot", name="codingScheme")
     etree.SubElement(etree.SubElement(slot, rim + "ValueList"), rim + "Value").text = scheme
     etree.SubElement(etree.SubElement(keep, rim + "Name"), rim + "LocalizedString", value=DISPLAY[level])

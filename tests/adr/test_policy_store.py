@@ -109,3 +109,23 @@ def test_notifications_are_recorded_and_listed_in_order(store):
     assert rows[1].delivered_at is not None and rows[0].delivery_error == "connection refused"
     assert rows[0].occurred_at == _dt.datetime(2026, 5, 1, 9, 0, tzinfo=_dt.timezone.utc)
     assert store.notifications("761337610000000026") == []
+
+
+def test_concurrent_reads_are_counted_once_each(db_url):
+    """Threads charging the same user: every document counted, the limit never exceeded."""
+    import threading
+    from gateway.ratelimit import ReadLimiter
+    engine = make_engine(db_url)
+    limiter = ReadLimiter(engine, 20, _dt.timedelta(hours=1), _dt.timedelta(hours=1))
+    results = []
+
+    def worker():
+        for _ in range(5):
+            results.append(limiter.charge("7601000000019", 1).allowed)
+    threads = [threading.Thread(target=worker) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    engine.dispose()
+    assert results.count(True) == 20 and results.count(False) == 10

@@ -6,6 +6,7 @@ import copy
 
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
 from gateway.access import RightsSource
@@ -163,3 +164,30 @@ def test_malformed_requests_and_off_template_sets(ppq):
     assert r.fault is not None and "AddPolicyRequest" in r.fault.reason
     r = call(pat(), Q.ACTION_QUERY, Q.ppq2_request())
     assert r.fault is not None
+
+
+@settings(max_examples=400, deadline=None)
+@given(c=choices(opened=True), data=st.data())
+def test_a_mutated_policy_set_is_refused_or_read_as_exactly_what_it_says(c, data):
+    """Remove an element or change an attribute / text anywhere: the reader either refuses the policy
+    set (PolicyError) or returns one that writes back to the same target and reference."""
+    sets = policy_sets(c)
+    ps = data.draw(st.sampled_from(sets))
+    el = X.policy_set_element(ps)
+    nodes = [n for n in el.iter() if isinstance(n.tag, str)]
+    node = data.draw(st.sampled_from(nodes))
+    how = data.draw(st.sampled_from(("remove", "attr", "text")))
+    if how == "remove" and node is not el:
+        node.getparent().remove(node)
+    elif how == "attr" and node.attrib:
+        name = data.draw(st.sampled_from(sorted(node.attrib)))
+        node.set(name, data.draw(st.sampled_from(("", "x", "2.999", M.ACCESS_FULL, "HCP", "2027-01-01", GLN))))
+    else:
+        node.text = data.draw(st.sampled_from(("", "x", M.EXCLUSION_LIST, M.ACCESS_RESTRICTED, "2026-13-01")))
+    try:
+        back = X.parse_policy_set(el)
+    except M.PolicyError:
+        return
+    again = X.policy_set_element(back)
+    assert X.parse_policy_set(again).with_changes(description="") == back.with_changes(description="")
+    M.check_policy_set(back)
