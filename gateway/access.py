@@ -355,3 +355,40 @@ def record_emergency_access(policies, notifier, email_of, ctx: RequestContext, s
             log.warning("emergency-access notice %s for %s not delivered: %s", nid, spid, exc)
             policies.mark_delivered(nid, error=str(exc) or type(exc).__name__)
     return nid
+
+
+# -- everything at once -------------------------------------------------------------------------
+
+@dataclass
+class AccessRights:
+    """The access-rights objects of one gateway process, built by :func:`access_rights`."""
+
+    policies: Any
+    rights: RightsSource
+    emergency: EmergencyLog
+    limiter: Any
+    notifier: Any
+    read: ReadPolicy
+    retrieve: RetrievePolicy
+    provide: ProvidePolicy
+    email_of: Callable[[str], str | None] | None = None
+
+    def with_notices(self, use_case: Callable[[RequestContext, Any], Outcome]):
+        """``use_case`` with emergency reads recorded and notified (ITI-18, ITI-43)."""
+        return with_emergency_notices(use_case, self.emergency, self.policies, self.notifier, self.email_of)
+
+
+def access_rights(settings, engine: Engine, mpi) -> AccessRights:
+    """Policy store, rights source, rate limiter and notifier from the settings
+    (``emergency_default``, ``read_limit``/``read_block``, ``notify_smtp``/``notify_from``), and the
+    three transaction policies over them."""
+    from gateway.notify import notifier_from_settings
+    from gateway.ratelimit import ReadLimiter
+    from gateway.store.policies import PolicyStore
+    policies = PolicyStore(engine, settings.emergency_default or M.NORMAL)
+    rights = RightsSource(policies, mpi, settings.mpi_oid)
+    log = EmergencyLog()
+    limiter = ReadLimiter.from_settings(engine, settings.read_limit, settings.read_block)
+    return AccessRights(policies, rights, log, limiter, notifier_from_settings(settings),
+                        ReadPolicy(rights, log), RetrievePolicy(rights, engine, limiter, log), ProvidePolicy(rights),
+                        getattr(mpi, "email_of", None))

@@ -286,3 +286,25 @@ def test_iti18_leaves_out_what_the_caller_may_not_read_in_leafclass_and_objectre
     assert ask(ctx_of("PADM", user="padm-1"), "ObjectRef") == set()
     assert ask(ctx_of("DADM", user="dadm-1"), "LeafClass") == set(uid.values())
     assert ask(RequestContext(), "LeafClass") == set()
+
+
+def test_access_rights_are_built_from_the_settings(world):
+    from gateway.access import access_rights
+    from gateway.notify import SmtpNotifier
+    engine, store, mpi, rights, xds, pid = world
+    settings = Settings(mpi_oid=MPI_OID, emergency_default="off", read_limit="2/1h", read_block="30m",
+                        notify_smtp="smtp://127.0.0.1:2525", notify_from="epr@community.example")
+    ar = access_rights(settings, engine, mpi)
+    assert ar.policies.emergency_default == "off"
+    assert (ar.limiter.limit, ar.limiter.window, ar.limiter.block) == \
+        (2, _dt.timedelta(hours=1), _dt.timedelta(minutes=30))
+    assert isinstance(ar.notifier, SmtpNotifier) and (ar.notifier.host, ar.notifier.port) == ("127.0.0.1", 2525)
+    assert ar.email_of(SPID) == "anna@example.ch"
+    assert not ar.retrieve.decide(ctx_of("HCP"), [DocumentRequest("r", str(i)) for i in range(3)]).allowed
+    none = access_rights(Settings(mpi_oid=MPI_OID), engine, mpi)
+    assert none.limiter is None and none.notifier is None
+    assert none.retrieve.decide(ctx_of("HCP"), [DocumentRequest("r", str(i)) for i in range(99)]).allowed
+    with pytest.raises(ValueError):
+        access_rights(Settings(mpi_oid=MPI_OID, read_limit="lots"), engine, mpi)
+    with pytest.raises(ValueError):
+        access_rights(Settings(mpi_oid=MPI_OID, emergency_default="always"), engine, mpi)
