@@ -1,6 +1,7 @@
 """``epd-gateway``: the command line of the Swiss EPR community gateway.
 
-Commands: serve, db upgrade, demo, patient add, valuesets show|check. Every command reads the
+Commands: serve, db upgrade, demo, patient add, valuesets show|check, policy ..., notifications list,
+ratelimit list|unblock. Every command reads the
 configuration file (``--config`` or ``EPD_CONFIG``) and the ``EPD_*`` environment variables.
 """
 from __future__ import annotations
@@ -82,8 +83,13 @@ def cmd_patient_add(args) -> int:
     upgrade(settings.effective_database_url)
     engine = make_engine(settings.effective_database_url)
     try:
+        from profiles.hl7v3.mpi import Telecom
+        from gateway.store.policies import PolicyStore
+        telecoms = [Telecom("mailto:" + args.email)] if args.email else []
         pid = MpiStore(engine, settings.mpi_oid).add_patient(
-            args.epr_spid, args.family, args.given, birth, args.gender, local_ids, mpi_pid=args.mpi_pid)
+            args.epr_spid, args.family, args.given, birth, args.gender, local_ids, mpi_pid=args.mpi_pid,
+            telecoms=telecoms)
+        PolicyStore(engine, settings.emergency_default).open_record(args.epr_spid)   # 201, 203, 202
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -136,9 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--local-id", action="append", default=[], metavar="ID^^^&OID&ISO",
                      help="a source system's id for the patient (repeatable)")
     add.add_argument("--mpi-pid", help="keep this MPI-PID (records migrated from another platform)")
+    add.add_argument("--email", help="the patient's e-mail address (emergency-access notices go there)")
     add.set_defaults(func=cmd_patient_add)
 
-    for name in ("valuesets", "conformance"):
+    for name in ("valuesets", "conformance", "policy"):
         try:
             module = importlib.import_module(f"gateway.commands.{name}")
         except ImportError:  # pragma: no cover

@@ -30,6 +30,12 @@ class Settings:
     allow_folders: bool = False          # Swiss EPR forbids Folders; generic IHE behaviour behind it
     valuesets_file: str = ""             # empty: the packaged annex 3 release
     log_level: str = "info"
+    # access rights (CH:ADR): the emergency level a newly opened record gets (normal|restricted|off)
+    emergency_default: str = "normal"
+    read_limit: str = ""                 # documents per user per window, e.g. "500/1h" (empty: none)
+    read_block: str = ""                 # how long a user past the limit is blocked, e.g. "1h"
+    notify_smtp: str = ""                # emergency-access notices: smtp://host:port (empty: recorded only)
+    notify_from: str = ""                # their From: address
 
     @property
     def effective_database_url(self) -> str:

@@ -5,7 +5,8 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from gateway.store import mpi, registry_tables  # noqa: F401  (register their tables)
+from gateway import ratelimit  # noqa: F401  (registers its table)
+from gateway.store import mpi, policies, registry_tables  # noqa: F401  (register their tables)
 from gateway.store.db import metadata
 
 

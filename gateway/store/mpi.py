@@ -246,10 +246,12 @@ class MpiStore:
     # -- API for the rest of the gateway -----------------------------------------------------
 
     def add_patient(self, epr_spid: str, family: str, given: str, birth_date: _dt.date | None,
-                    gender: str, local_ids: Iterable[CX] = (), mpi_pid: str | None = None) -> CX:
+                    gender: str, local_ids: Iterable[CX] = (), mpi_pid: str | None = None,
+                    telecoms: Iterable[Telecom] = ()) -> CX:
         """Create a person; returns the MPI-PID as CX ``ID^^^&mpi_oid&ISO``.
 
-        Raises ``ValueError`` (an :class:`~profiles.hl7v3.errors.MpiError`) with a clear message
+        ``telecoms``: e.g. ``Telecom("mailto:anna@example.ch")`` (the address emergency-access notices
+        go to). Raises ``ValueError`` (an :class:`~profiles.hl7v3.errors.MpiError`) with a clear message
         on a bad EPR-SPID, a NAVS13, an EPR-SPID or local id already in the MPI.
         """
         gender = (gender or "U").upper()
@@ -259,7 +261,7 @@ class MpiStore:
         feed = PatientFeed(
             epr_spid=epr_spid,
             demographics=Demographics(names=(PersonName(family=family or "", given=given_parts),),
-                                      birth_date=birth_date, gender=gender),
+                                      birth_date=birth_date, gender=gender, telecoms=tuple(telecoms)),
             local_ids=tuple(local_ids), mpi_pid=mpi_pid)
         try:
             with write_transaction(self.engine) as conn:
@@ -302,6 +304,18 @@ class MpiStore:
         if row is None or row.status != STATUS_ACTIVE:
             return None
         return self.mpi_cx(row.mpi_pid)
+
+    def email_of(self, spid: str) -> str | None:
+        """The patient's e-mail address (the first ``mailto:`` telecom), or None."""
+        if epr_spid_entry_problem(spid):
+            return None
+        patient = self.find(CX(id=spid, oid=EPR_SPID_OID))
+        if patient is None:
+            return None
+        for t in patient.demographics.telecoms:
+            if t.value.lower().startswith("mailto:"):
+                return t.value[len("mailto:"):]
+        return None
 
     def mpi_cx(self, pid: str) -> CX:
         return CX(id=pid, oid=self.mpi_oid)
