@@ -82,7 +82,7 @@ def _upgrade(settings: Settings) -> None:
 
 
 def cmd_serve(args) -> int:
-    from gateway.app import build_root
+    from gateway.maintenance import build_root     # gateway.app's, plus the orphan sweep
     from gateway.server import run
     settings = _settings(args)
     _upgrade(settings)

@@ -28,6 +28,8 @@ class Settings:
     allow_folders: bool = False          # Swiss EPR forbids Folders; generic IHE behaviour behind it
     valuesets_file: str = ""             # empty: the packaged annex 3 release
     log_level: str = "info"
+    orphan_grace: int = 3600             # seconds: younger unreferenced blobs/spool files are never swept
+    sweep_interval: int = 3600           # seconds between orphan sweeps in `serve` (0: none, not at start-up either)
 
     @property
     def effective_database_url(self) -> str:
