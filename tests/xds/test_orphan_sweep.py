@@ -282,3 +282,65 @@ def test_serve_sweeps_at_start_up_and_periodically(tmp_path, workers, backend, r
         assert young.exists()
     finally:
         gw.stop()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_after_kill9_during_submissions_the_restarted_gateway_leaves_only_referenced_blobs(tmp_path, backend,
+                                                                                         request):
+    """The issue's scenario: a burst of ITI-41, kill -9, restart. Whatever the kill left (orphan
+    blobs, spool files), the start-up sweep removes it and db check finds nothing."""
+    import random
+
+    from gateway.clients.soap import SoapClient
+    from gateway.clients.submission import DocumentSpec, provide_and_register_request
+    from gateway.soap.attachments import OutgoingAttachment
+    from profiles.xds import constants as C
+
+    url = None
+    if backend == "postgresql":
+        url = request.getfixturevalue("pg_template_url")
+        truncate_all(url)
+    data = tmp_path / "data"
+    gw = make_gateway(data, url, spool_threshold="4096")
+    pid = gw.add_patient("761337610411353650")
+    gw.start("--workers", "1")
+    stop = threading.Event()
+
+    def submit():
+        client = SoapClient(gw.repository_url, timeout=10)
+        while not stop.is_set():
+            docs = [DocumentSpec(random.randbytes(random.choice([300, 200_000])), mime_type="application/pdf")]
+            body, parts = provide_and_register_request(pid, docs)
+            try:
+                client.call(C.ACTION_ITI41, body, [OutgoingAttachment(c, m, data=d) for c, m, d in parts], mtom=True)
+            except Exception:
+                return
+
+    threads = [threading.Thread(target=submit) for _ in range(6)]
+    for t in threads:
+        t.start()
+    time.sleep(1.5)
+    gw.kill9()
+    stop.set()
+    for t in threads:
+        t.join(timeout=30)
+    db_url = url or f"sqlite:///{data.resolve()}/epd-gateway.sqlite"
+    gw.env["EPD_ORPHAN_GRACE"] = "0"          # nothing is in flight now: every orphan counts
+    gw.start("--workers", "1")
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            done = _cli(data, db_url, "db", "check", "--min-age", "0")
+            if done.returncode == 0:
+                break
+            time.sleep(0.2)
+        assert done.returncode == 0, done.stdout + done.stderr
+    finally:
+        gw.stop()
+    store = BlobStore(data / "blobs")
+    engine = sa.create_engine(db_url)
+    with engine.connect() as c:
+        rows = {r[0] for r in c.execute(sa.text("select sha256 from repo_document"))}
+    engine.dispose()
+    assert set(store.all_keys()) == rows
+    assert [p.name for p in store.tmp.iterdir()] == []
