@@ -16,13 +16,20 @@ The sweep never removes a blob a submission in flight is about to commit:
   seen by the second look at the mtime; one that came after the rename found no blob and wrote it
   anew. A sweeper killed between the rename and the second look leaves a ``sweep-*`` file that the
   next sweep puts back when it is referenced.
+
+A refused submission removes the blobs it created at once (:meth:`BlobStore.discard_created`), with
+the same care: a blob is published by a hard link (of two writers of the same bytes exactly one
+creates it), its mtime is remembered, and it is removed only while that mtime is unchanged (another
+submission reusing it refreshes the mtime, always forward) and no row references it.
 """
 from __future__ import annotations
 
 import hashlib
 import os
 import tempfile
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterable
@@ -54,10 +61,15 @@ class SweepReport:
 
 
 class BlobStore:
+    #: how many blobs created by this process are remembered for :meth:`discard_created`
+    CREATED_MEMORY = 4096
+
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
         self.tmp = self.root / "tmp"
         self.tmp.mkdir(parents=True, exist_ok=True)
+        self._created: "OrderedDict[str, int]" = OrderedDict()
+        self._created_lock = threading.Lock()
 
     def path(self, sha256: str) -> Path:
         return self.root / sha256[:2] / sha256[2:4] / sha256
@@ -87,10 +99,8 @@ class BlobStore:
             if _refresh(final):          # already stored: make it young, the sweep keeps it
                 os.unlink(tmp_name)
                 return digest, h1.hexdigest(), size, False
-            final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp_name, final)
-            _fsync_dir(final.parent)
-            return digest, h1.hexdigest(), size, True
+            created = self._publish(tmp_name, digest)
+            return digest, h1.hexdigest(), size, created
         except BaseException:
             try:
                 os.unlink(tmp_name)
@@ -116,12 +126,66 @@ class BlobStore:
             if digest != sha256:
                 raise ValueError("spooled attachment changed while it was stored")
             return digest, created
-        with open(tmp_name, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.utime(tmp_name)   # the link keeps the spool file's mtime: the blob is new now
-        os.replace(tmp_name, final)
+        try:
+            with open(tmp_name, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.utime(tmp_name)   # the link keeps the spool file's mtime: the blob is new now
+            return sha256, self._publish(tmp_name, sha256)
+        except BaseException:
+            try:
+                os.unlink(tmp_name)
+            except FileNotFoundError:
+                pass
+            raise
+
+    def _publish(self, tmp_name: str, key: str) -> bool:
+        """Give the durable temp file its final name; False when another writer was first (its
+        blob, the same bytes, is then made young). Records the new blob's mtime for
+        :meth:`discard_created`."""
+        final = self.path(key)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        mtime_ns = os.stat(tmp_name).st_mtime_ns
+        try:
+            os.link(tmp_name, final)     # never over another writer's blob (unlike a rename)
+        except FileExistsError:
+            os.unlink(tmp_name)
+            _refresh(final)
+            return False
+        os.unlink(tmp_name)
         _fsync_dir(final.parent)
-        return sha256, True
+        with self._created_lock:
+            self._created[key] = mtime_ns
+            while len(self._created) > self.CREATED_MEMORY:
+                self._created.popitem(last=False)
+        return True
+
+    def discard_created(self, keys: Iterable[str], referenced: ReferencedBatch) -> list[str]:
+        """Remove blobs this store created for a submission that failed, unless meanwhile another
+        submission reused one (it refreshed the blob's mtime: ``put``/``adopt`` of the same bytes)
+        or committed a row for it. Returns the keys removed. A key this store does not remember
+        creating is left to :meth:`sweep`."""
+        removed = []
+        for key in keys:
+            with self._created_lock:
+                created_ns = self._created.pop(key, None)
+            if created_ns is None:
+                continue
+            final = self.path(key)
+            aside = self.tmp / f"{ASIDE_PREFIX}{key}-{int(time.time())}-{os.urandom(4).hex()}"
+            try:
+                os.rename(final, aside)
+            except FileNotFoundError:
+                continue
+            try:
+                if aside.stat().st_mtime_ns != created_ns or key in referenced([key]):
+                    self._put_back(aside, final)
+                    continue
+                aside.unlink()
+                removed.append(key)
+            except BaseException:
+                self._put_back(aside, final)
+                raise
+        return removed
 
     def open(self, sha256: str) -> BinaryIO:
         return open(self.path(sha256), "rb")
@@ -271,9 +335,12 @@ class BlobStore:
 
 
 def _refresh(path: Path) -> bool:
-    """Touch ``path`` (mtime now); False when it does not exist."""
+    """Make ``path`` young: its mtime now, and always later than before (by at least 1 µs, so that
+    :meth:`BlobStore.discard_created` sees the change even within one tick of a coarse clock);
+    False when it does not exist."""
     try:
-        os.utime(path)
+        st = os.stat(path)
+        os.utime(path, ns=(st.st_atime_ns, max(time.time_ns(), st.st_mtime_ns + 1000)))
         return True
     except FileNotFoundError:
         return False

@@ -344,3 +344,72 @@ def test_after_kill9_during_submissions_the_restarted_gateway_leaves_only_refere
     engine.dispose()
     assert set(store.all_keys()) == rows
     assert [p.name for p in store.tmp.iterdir()] == []
+
+
+# -- a failed submission removes the blobs it created, never one another submission reuses ----
+
+
+def test_a_failed_submission_discards_the_blobs_it_created(world):
+    store, registry, url = world
+    key, _sha1, _size, created = store.put(io.BytesIO(b"refused submission"))
+    assert created
+    assert store.discard_created([key], registry.referenced_blobs) == [key]
+    assert not store.exists(key)
+
+
+@pytest.mark.parametrize("same_process", [True, False])
+def test_a_failed_submission_keeps_a_blob_another_submission_reused(world, same_process):
+    """Submission A stores X and fails; meanwhile B (this worker or another) sent the same bytes,
+    found X stored and is about to commit its row: A's clean-up must leave X."""
+    store, registry, url = world
+    other = store if same_process else BlobStore(store.root)
+    key, _sha1, _size, created = store.put(io.BytesIO(b"the same letter, sent twice"))
+    assert created
+    again, _sha1, _size, created_again = other.put(io.BytesIO(b"the same letter, sent twice"))
+    assert again == key and not created_again
+    assert store.discard_created([key], registry.referenced_blobs) == []
+    assert store.exists(key)
+    _reference(url, key, "2.25.7")
+
+
+def test_a_failed_submission_keeps_a_blob_committed_meanwhile(world):
+    store, registry, url = world
+    key, *_ = store.put(io.BytesIO(b"committed by another submission"))
+    _reference(url, key, "2.25.8")
+    assert store.discard_created([key], registry.referenced_blobs) == []
+    assert store.exists(key)
+
+
+def test_of_writers_racing_for_one_blob_exactly_one_creates_it(tmp_path):
+    for round_ in range(20):
+        stores = [BlobStore(tmp_path / "race") for _ in range(4)]
+        content = f"raced {round_}".encode()
+        barrier = threading.Barrier(len(stores))
+        results = []
+
+        def write(s):
+            barrier.wait()
+            results.append(s.put(io.BytesIO(content))[3])
+
+        threads = [threading.Thread(target=write, args=(s,)) for s in stores]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert results.count(True) == 1, results
+
+
+def test_the_repository_clean_up_after_a_refusal_keeps_a_reused_blob(world):
+    """ITI-41's own clean-up of a refused submission (XdsService) goes through discard_created."""
+    from gateway.config import Settings
+    from gateway.endpoints.xds import XdsService
+    store, registry, url = world
+    service = XdsService(Settings(), registry, store, None, None)
+    key, _sha1, _size, created = store.put(io.BytesIO(b"refused here, accepted there"))
+    assert created
+    store.put(io.BytesIO(b"refused here, accepted there"))     # another submission reuses it
+    service._sweep([key])
+    assert store.exists(key)
+    lone, *_ = store.put(io.BytesIO(b"refused, nobody else"))
+    service._sweep([lone])
+    assert not store.exists(lone)
