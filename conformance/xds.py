@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable
 
+import requests
 from lxml import etree
 
 from gateway.clients.soap import SoapClient, SoapFaultError
@@ -180,6 +181,9 @@ def run_plan(target: Target) -> list[CaseResult]:
             results.append(CaseResult(name, True))
         except CaseFailed as exc:
             results.append(CaseResult(name, False, str(exc)))
-        except Exception as exc:  # transport errors and the like: a failed case, with its cause
-            results.append(CaseResult(name, False, f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=2)}"))
+        except requests.RequestException as exc:  # the endpoint went away or never answered: one line
+            results.append(CaseResult(name, False, f"no answer from the endpoint: {type(exc).__name__}: {exc}"))
+        except Exception as exc:  # anything else: a failed case, with its cause (not the whole chain)
+            results.append(CaseResult(name, False, f"{type(exc).__name__}: {exc}\n"
+                                                   f"{traceback.format_exc(limit=2, chain=False)}"))
     return results

@@ -36,6 +36,8 @@ class Settings:
     read_block: str = ""                 # how long a user past the limit is blocked, e.g. "1h"
     notify_smtp: str = ""                # emergency-access notices: smtp://host:port (empty: recorded only)
     notify_from: str = ""                # their From: address
+    orphan_grace: int = 3600             # seconds: younger unreferenced blobs/spool files are never swept
+    sweep_interval: int = 3600           # seconds between orphan sweeps in `serve` (0: none, not at start-up either)
 
     @property
     def effective_database_url(self) -> str:

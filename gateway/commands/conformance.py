@@ -17,8 +17,31 @@ def register(subparsers, common_parser: argparse.ArgumentParser | None = None):
     return p
 
 
+def _unreachable(url: str, timeout: float = 10.0) -> str | None:
+    """Why nothing answers at ``url`` (no TCP connection), or None."""
+    import socket
+    from urllib.parse import urlsplit
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "not an http(s) URL"
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        return str(exc)
+    try:
+        with socket.create_connection((parts.hostname, port), timeout=timeout):
+            return None
+    except OSError as exc:
+        return exc.strerror or str(exc) or type(exc).__name__
+
+
 def cmd_conformance(args) -> int:
     from conformance.xds import Target, run_plan
+    from gateway.commands import CliError
+    for url in dict.fromkeys((args.repository, args.registry)):
+        problem = _unreachable(url)
+        if problem:
+            raise CliError(f"cannot reach {url}: {problem}")
     results = run_plan(Target(args.repository, args.registry, args.patient_id, args.repository_unique_id))
     for r in results:
         print(f"{'PASS' if r.passed else 'FAIL'}  {r.name}" + (f"\n      {r.detail}" if r.detail else ""))

@@ -1,7 +1,7 @@
-"""``epd-gateway valuesets show | check FILE``: the annex 3 release in force, and offline validation.
+"""``epd-gateway valuesets show [NAME] | check FILE``: the annex 3 release in force, and offline validation.
 
 ``show`` prints the release (version, source, sha256) and each value set with its OID, version and
-code count. ``check FILE`` validates a submission offline -- FILE is a SOAP envelope, a
+code count; ``show NAME`` (e.g. ``confidentialityCode``) lists the codes of that value set. ``check FILE`` validates a submission offline -- FILE is a SOAP envelope, a
 ProvideAndRegisterDocumentSetRequest or a SubmitObjectsRequest -- and prints every error (the
 ebRIM structural ones and the Swiss/annex 3 ones); exit status 1 when there is any, 2 when the file
 or the value sets cannot be read. The checks are the registry's own (IHE required attributes and
@@ -25,15 +25,31 @@ from profiles.ch.valuesets import ValueSetError, ValueSets
 
 EXIT_OK, EXIT_ERRORS, EXIT_UNUSABLE = 0, 1, 2
 
+DESCRIPTION = """\
+The Swiss annex 3 value sets the gateway enforces, and offline validation of a submission.
+
+  show              the release in force (version, source, sha256) and a table of its value sets
+  show NAME         the codes of one value set, e.g. show confidentialityCode
+  check FILE        validate a submission (SOAP envelope, ProvideAndRegisterDocumentSetRequest or
+                    SubmitObjectsRequest) with the registry's own rules; exit 1 on errors,
+                    2 when the file or the value sets cannot be read
+
+The value-set file is the setting valuesets_file (EPD_VALUESETS_FILE; empty: the packaged
+release); --valuesets FILE overrides it, to try a new annex release before installing it."""
+
 
 def register(subparsers, common_parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
     parents = [common_parser] if common_parser is not None else []
     p = subparsers.add_parser("valuesets", help="annex 3 value sets: show the release, check a submission",
-                              description=__doc__.split("\n\n")[0])
+                              description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="valuesets_command", metavar="{show,check}")
     sub.required = True
 
-    show = sub.add_parser("show", parents=parents, help="the annex 3 release in force and its value sets")
+    show = sub.add_parser("show", parents=parents, help="the annex 3 release in force and its value sets",
+                          description="Without NAME: the annex 3 release in force and a table of its value sets. "
+                                      "With NAME: the codes of that value set (code, code system, display name).")
+    show.add_argument("name", metavar="NAME", nargs="?",
+                      help="a value set, e.g. confidentialityCode (the NAME column of the table)")
     show.add_argument("--valuesets", metavar="FILE", help="value-set file (default: setting valuesets_file)")
     show.add_argument("--json", action="store_true", help="machine-readable output")
     show.set_defaults(func=cmd_show, handler=cmd_show)
@@ -75,6 +91,9 @@ def cmd_show(args, out: TextIO | None = None, err: TextIO | None = None) -> int:
     vs = _load(args, err)
     if vs is None:
         return EXIT_UNUSABLE
+    name = getattr(args, "name", None)
+    if name:
+        return _show_one(vs, name, args, out, err)
     if getattr(args, "json", False):
         json.dump({"version": vs.version, "source": vs.source, "sha256": vs.sha256,
                    "classTypePairing": vs.class_type_map_version, "valueSets": vs.summary()},
@@ -95,6 +114,31 @@ def cmd_show(args, out: TextIO | None = None, err: TextIO | None = None) -> int:
     for r in rows:
         print(f"{r['name']:<{w_name}}  {r['oid']:<{w_oid}}  {r['version']:<{w_ver}}  {r['codes']:>5}  {r['title']}",
               file=out)
+    return EXIT_OK
+
+
+def _show_one(vs: ValueSets, name: str, args, out: TextIO, err: TextIO) -> int:
+    try:
+        v = vs.get(name)
+    except KeyError as exc:
+        print(f"error: {exc.args[0]}", file=err)
+        return EXIT_UNUSABLE
+    rows = [{"code": c["code"], "system": c.get("system") or "", "display": v.display(c["code"])} for c in v.codes]
+    if getattr(args, "json", False):
+        json.dump({"name": v.name, "title": v.title, "oid": v.oid, "version": v.version,
+                   "xdsAttribute": v.xds_attribute, "release": vs.version, "codes": rows},
+                  out, indent=2, ensure_ascii=False)
+        out.write("\n")
+        return EXIT_OK
+    print(f"{v.name}: {v.title}", file=out)
+    print(f"OID {v.oid}, version {v.version}; XDS attribute {v.xds_attribute}; annex 3 release {vs.version}",
+          file=out)
+    print(f"{len(rows)} codes", file=out)
+    w_code = max(4, *(len(r["code"]) for r in rows))
+    w_sys = max(6, *(len(r["system"]) for r in rows))
+    print(f"{'CODE':<{w_code}}  {'SYSTEM':<{w_sys}}  DISPLAY", file=out)
+    for r in rows:
+        print(f"{r['code']:<{w_code}}  {r['system']:<{w_sys}}  {r['display']}".rstrip(), file=out)
     return EXIT_OK
 
 

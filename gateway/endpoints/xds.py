@@ -126,10 +126,8 @@ class XdsService:
         return sha256, created
 
     def _sweep(self, keys: list[str]) -> None:
-        referenced = self.store.referenced_blobs(keys)
-        for key in keys:
-            if key not in referenced:
-                self.blobs.delete(key)
+        # not a plain delete: another submission may have reused one of these blobs meanwhile
+        self.blobs.discard_created(keys, self.store.referenced_blobs)
 
 
 def _safe_validate(sub, policy: RegistryPolicy, *, for_register: bool) -> list[XdsError]:

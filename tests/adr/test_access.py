@@ -254,7 +254,7 @@ def find_documents(pid: str, return_type: str):
 
 def test_iti18_leaves_out_what_the_caller_may_not_read_in_leafclass_and_objectref_answers(world):
     from lxml import etree
-    from gateway.endpoints.registry_query import stored_query_body
+    from query.registry_fixture import stored_query_body
     engine, store, mpi, rights, xds, pid = world
     docs = {lvl: DocumentSpec(lvl.encode(), confidentiality_code=M.CONFIDENTIALITY_CODES[lvl]) for lvl in M.LEVELS}
     provide(xds, ProvidePolicy(rights), ctx_of("PAT", user=SPID), pid, *docs.values())   # the patient files all three

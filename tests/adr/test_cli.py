@@ -31,7 +31,7 @@ def cli(tmp_path, monkeypatch, capsys):
 
 def test_patient_add_opens_the_record_and_policy_commands_change_it(cli, tmp_path):
     code, out, _ = cli("patient", "add", "--epr-spid", SPID, "--family", "Muster", "--given", "Anna",
-                       "--email", "anna@example.ch")
+                       "--birth-date", "1980-01-02", "--gender", "F", "--email", "anna@example.ch")
     assert code == 0
     code, out, _ = cli("policy", "show", "--patient", SPID, "--json")
     shown = json.loads(out)
@@ -80,7 +80,7 @@ def test_errors_are_reported_not_raised(cli):
 
 
 def test_notifications_list_prints_one_line_per_access(cli):
-    cli("patient", "add", "--epr-spid", SPID, "--family", "Muster", "--given", "Anna")
+    cli("patient", "add", "--epr-spid", SPID, "--family", "Muster", "--given", "Anna", "--birth-date", "1980-01-02", "--gender", "F")
     settings = load_settings()
     engine = make_engine(settings.effective_database_url)
     store = PolicyStore(engine)
