@@ -27,7 +27,12 @@ class Settings:
     max_query_results: int = 10000        # ITI-18 XDSTooManyResults threshold
     allow_folders: bool = False          # Swiss EPR forbids Folders; generic IHE behaviour behind it
     valuesets_file: str = ""             # empty: the packaged annex 3 release
-    log_level: str = "info"
+    log_level: str = "info"              # debug, info, warning, error (EPD_LOG_LEVEL)
+    public_url: str = ""                 # the URL clients reach the gateway at (behind a proxy); empty: the request's
+    header_timeout: float = 10.0         # seconds a connection has to complete its request headers
+    max_connections: int = 2048          # open connections per worker process; past it: 503, closed
+    log_format: str = "auto"             # json, text, or auto (text on a terminal, JSON otherwise)
+    metrics_dir: str = ""                # PROMETHEUS_MULTIPROC_DIR; empty: <data_dir>/metrics or a temp dir
 
     @property
     def effective_database_url(self) -> str:
@@ -52,6 +57,8 @@ def _coerce(kind: type, value: Any) -> Any:
         return str(value).strip().lower() in ("1", "true", "yes", "on")
     if kind is int or kind == "int":
         return int(value)
+    if kind is float or kind == "float":
+        return float(value)
     return str(value)
 
 

@@ -164,7 +164,7 @@ def _dedupe(errors: list[XdsError]) -> list[XdsError]:
     return list(dict.fromkeys(errors))
 
 
-def build_repository_endpoint(service: XdsService) -> SoapEndpoint:
+def build_repository_endpoint(service: XdsService, spool_dir: str | None = None) -> SoapEndpoint:
     def iti41(req: SoapRequest, ctx: RequestContext) -> SoapReply:
         errors = _dedupe(service.provide_and_register(req.body, req.resolve_include))
         return SoapReply(registry_response(errors), C.ACTION_ITI41_RESPONSE)
@@ -175,10 +175,11 @@ def build_repository_endpoint(service: XdsService) -> SoapEndpoint:
     return SoapEndpoint("xds-repository", {
         C.ACTION_ITI41: Operation(iti41, "ITI-41"),
         C.ACTION_ITI43: Operation(iti43, "ITI-43"),
-    }, WSDL_DIR / "xds-repository.wsdl", service.settings)
+    }, WSDL_DIR / "xds-repository.wsdl", service.settings, spool_dir=spool_dir)
 
 
-def build_registry_endpoint(service: XdsService, extra_handlers: dict | None = None) -> SoapEndpoint:
+def build_registry_endpoint(service: XdsService, extra_handlers: dict | None = None,
+                            spool_dir: str | None = None) -> SoapEndpoint:
     def iti42(req: SoapRequest, ctx: RequestContext) -> SoapReply:
         if req.body.tag != "{%s}SubmitObjectsRequest" % C.NS_LCM:
             raise SoapFault("Sender", "ITI-42 expects lcm:SubmitObjectsRequest in the Body")
@@ -186,4 +187,5 @@ def build_registry_endpoint(service: XdsService, extra_handlers: dict | None = N
 
     handlers = {C.ACTION_ITI42: Operation(iti42, "ITI-42")}
     handlers.update(extra_handlers or {})
-    return SoapEndpoint("xds-registry", handlers, WSDL_DIR / "xds-registry.wsdl", service.settings)
+    return SoapEndpoint("xds-registry", handlers, WSDL_DIR / "xds-registry.wsdl", service.settings,
+                        spool_dir=spool_dir)
