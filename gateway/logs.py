@@ -8,10 +8,11 @@ fields of :class:`gateway.http.observe.RequestRecord`.
 """
 from __future__ import annotations
 
-import datetime as _dt
 import json
+from json.encoder import encode_basestring as _encode_str
 import logging
 import sys
+import time
 from typing import IO
 
 LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "warn": logging.WARNING,
@@ -19,17 +20,36 @@ LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNI
 
 
 def _iso(ts: float) -> str:
-    return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """UTC, milliseconds: ``2026-12-01T23:40:00.123Z``."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + ".%03dZ" % (int(ts * 1000) % 1000)
+
+
+_MAX_ID = 256     # a client-chosen id (wsa:MessageID) is cut to this in the log
+
+
+def _js(value: str | None) -> str:
+    if value is None:
+        return "null"
+    return _encode_str(value[:_MAX_ID])
 
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per record: time, level, logger, message, pid, and a request's fields."""
 
+    @staticmethod
+    def format_request(req) -> str:
+        """The request line, built directly (a few microseconds; ``json.dumps`` of a dict costs more)."""
+        return (f'{{"time":"{_iso(req.time)}","level":"info","logger":"gateway.access","event":"request",'
+                f'"request_id":{_js(req.request_id)},"message_id":{_js(req.message_id)},'
+                f'"action":{_js(req.action)},"transaction":{_js(req.transaction)},'
+                f'"endpoint":{_js(req.endpoint)},"status":{int(req.status)},"outcome":{_js(req.outcome)},'
+                f'"duration_ms":{round(req.duration * 1000, 3)},"bytes_in":{int(req.bytes_in)},'
+                f'"bytes_out":{int(req.bytes_out)},"pid":{int(req.pid)}}}')
+
     def format(self, record: logging.LogRecord) -> str:
         req = getattr(record, "request", None)
         if req is not None:
-            data = {"time": _iso(req.time), "level": record.levelname.lower(), "logger": record.name,
-                    "event": "request", **req.fields()}
+            return self.format_request(req)
         else:
             data = {"time": _iso(record.created), "level": record.levelname.lower(), "logger": record.name,
                     "message": record.getMessage(), "pid": record.process}
@@ -41,15 +61,19 @@ class JsonFormatter(logging.Formatter):
 class TextFormatter(logging.Formatter):
     """For a person at a terminal: ``time level [pid] message``; a request on one readable line."""
 
+    @staticmethod
+    def format_request(req) -> str:
+        line = (f"{_iso(req.time)} INFO    [{req.pid}] {req.endpoint} "
+                f"{req.transaction or (req.action or '-')[:_MAX_ID]} -> {req.status} {req.outcome} "
+                f"{req.duration * 1000:.1f} ms in={req.bytes_in} out={req.bytes_out} id={req.request_id}")
+        if req.message_id:
+            line += f" msg={req.message_id[:_MAX_ID]!r}"
+        return line
+
     def format(self, record: logging.LogRecord) -> str:
         req = getattr(record, "request", None)
         if req is not None:
-            line = (f"{_iso(req.time)} {record.levelname:<7} [{req.pid}] {req.endpoint} "
-                    f"{req.transaction or req.action or '-'} -> {req.status} {req.outcome} "
-                    f"{req.duration * 1000:.1f} ms in={req.bytes_in} out={req.bytes_out} id={req.request_id}")
-            if req.message_id:
-                line += f" msg={req.message_id}"
-            return line
+            return self.format_request(req)
         line = f"{_iso(record.created)} {record.levelname:<7} [{record.process}] {record.name}: {record.getMessage()}"
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
@@ -71,6 +95,8 @@ def configure(log_level: str = "info", log_format: str = "auto", stream: IO[str]
         fmt = "text" if getattr(stream, "isatty", lambda: False)() else "json"
     handler = logging.StreamHandler(stream)
     handler.setFormatter(TextFormatter() if fmt == "text" else JsonFormatter())
+    global _handler
+    _handler = handler
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
@@ -85,3 +111,27 @@ def configure(log_level: str = "info", log_format: str = "auto", stream: IO[str]
 
 
 _bridged = False
+_handler: logging.StreamHandler | None = None
+
+
+def write_request(req) -> None:
+    """Write one request line (the caller checked that ``gateway.access`` logs INFO).
+
+    Straight to the configured handler's stream: the ``logging`` machinery (a LogRecord, the caller
+    lookup) would cost more than the rest of the line. Before :func:`configure` (a test building
+    an endpoint in-process), through ``logging`` as usual."""
+    handler = _handler
+    if handler is None or not isinstance(handler.formatter, (JsonFormatter, TextFormatter)):
+        log = logging.getLogger("gateway.access")
+        log.handle(log.makeRecord(log.name, logging.INFO, "", 0, "request %s", (req.request_id,), None,
+                                  extra={"request": req}))
+        return
+    line = handler.formatter.format_request(req) + "\n"
+    handler.acquire()
+    try:
+        handler.stream.write(line)
+        handler.flush()
+    except Exception:
+        pass
+    finally:
+        handler.release()

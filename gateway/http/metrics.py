@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import shutil
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -88,6 +89,7 @@ class Metrics:
                                multiprocess_mode="livesum", registry=r)
         self._children: dict[tuple, tuple] = {}
         self._pools: list[Any] = []
+        self._pool_sampled = float("-inf")
         self._lock = threading.Lock()
 
     def track_pool(self, pool: Any) -> None:
@@ -112,8 +114,12 @@ class Metrics:
         latency.observe(rec.duration)
         size_in.observe(rec.bytes_in)
         size_out.observe(rec.bytes_out)
-        for pool in self._pools:
-            self._sample_pool(pool)
+        if self._pools:
+            now = time.monotonic()
+            if now - self._pool_sampled >= 1.0:     # at most once a second: two file writes each
+                self._pool_sampled = now
+                for pool in self._pools:
+                    self._sample_pool(pool)
 
     def _sample_pool(self, pool: Any) -> None:
         try:

@@ -56,6 +56,5 @@ class RequestObserver:
         if self.metrics is not None:
             self.metrics.observe_request(record)
         if self.log and access_log.isEnabledFor(logging.INFO):
-            access_log.info("%s %s %s %d %s", record.endpoint, record.transaction or record.action or "-",
-                            record.outcome, record.status, record.request_id,
-                            extra={"request": record})
+            from gateway.logs import write_request
+            write_request(record)
