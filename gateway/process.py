@@ -70,6 +70,7 @@ def _serve(fd: int, family: socket.AddressFamily, settings: Settings, build_root
     from gateway.http import metrics as m
     from gateway.http.observe import RequestObserver
     from gateway.http.site import BalancedPort, build_site
+    _raise_file_limit(settings.max_connections)
     metrics = m.install(m.Metrics())
     root = build_root(settings)
     if b"metrics" not in getattr(root, "children", {b"metrics": None}):
@@ -81,10 +82,23 @@ def _serve(fd: int, family: socket.AddressFamily, settings: Settings, build_root
     site.loads = loads
     if shared:
         port = BalancedPort._fromListeningDescriptor(reactor, fd, family, site)
+        port.gateway_site = site          # a TLS factory wrapping the site must keep this
         port.startListening()
     else:
         reactor.adoptStreamPort(fd, family, site)
     reactor.run()
+
+
+def _raise_file_limit(connections: int) -> None:
+    """Let the process hold ``connections`` sockets plus its files (the soft limit is often 1024)."""
+    try:
+        import resource as rlimit
+        soft, hard = rlimit.getrlimit(rlimit.RLIMIT_NOFILE)
+        want = connections + 512
+        if soft != rlimit.RLIM_INFINITY and soft < want:
+            rlimit.setrlimit(rlimit.RLIMIT_NOFILE, (want if hard == rlimit.RLIM_INFINITY else min(want, hard), hard))
+    except (ImportError, ValueError, OSError):
+        pass
 
 
 def _bind(settings: Settings) -> socket.socket:

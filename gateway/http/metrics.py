@@ -23,7 +23,6 @@ Metrics (all prefixed ``epd_``):
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 import time
 from pathlib import Path
@@ -42,11 +41,14 @@ SIZE_BUCKETS = (1 << 10, 4 << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 20, 4 << 2
 
 
 def prepare_multiprocess_dir(path: str | os.PathLike) -> Path:
-    """Empty ``path`` (values of an earlier run must not be counted) and point the library at it."""
+    """Create ``path``, remove the value files of an earlier run (they must not be counted) and point
+    the library at it. Only ``prometheus_client``'s own ``*.db`` files are removed: a directory
+    configured by mistake (``metrics_dir = "/var/lib"``) loses nothing else."""
     path = Path(path)
-    if path.exists():
-        shutil.rmtree(path)
-    path.mkdir(parents=True)
+    path.mkdir(parents=True, exist_ok=True)
+    for old in path.glob("*.db"):
+        if old.is_file():
+            old.unlink()
     os.environ[MULTIPROC_ENV] = str(path)
     import sys
     values = sys.modules.get("prometheus_client.values")

@@ -109,9 +109,11 @@ class BalancedPort(tcp.Port):
 
     DEFER = 0.002
     _deferred = False
+    #: the site whose load counts, when ``factory`` wraps it (TLS); else ``factory`` itself
+    gateway_site: GatewaySite | None = None
 
     def doRead(self):  # noqa: N802 (Twisted's name)
-        site = self.factory
+        site = self.gateway_site or self.factory
         loads: WorkerLoads | None = getattr(site, "loads", None)
         mine = getattr(site, "open_connections", 0)
         if not self._deferred and loads is not None:

@@ -133,14 +133,16 @@ class SoapEndpoint(resource.Resource):
         ctx = RequestContext(remote_addr=remote, endpoint=self.name)
         content: BinaryIO = request.content
         size = _body_size(content)
-        d = deferToThread(self._process, ctx, headers, content, size, remote)
+        d = deferToThread(self._process, ctx, headers, content, remote, size)
         d.addCallback(lambda outcome: self._write_outcome(request, outcome, started, size))
         d.addErrback(self._internal_error, request, ctx, started, size)
         return server.NOT_DONE_YET
 
-    def _process(self, ctx: RequestContext, headers: dict[str, str], content: BinaryIO, size: int,
-                 remote: str | None) -> _Outcome:
+    def _process(self, ctx: RequestContext, headers: dict[str, str], content: BinaryIO,
+                 remote: str | None, size: int | None = None) -> _Outcome:
         """Everything between the body bytes and the reply bytes; runs in a worker thread."""
+        if size is None:
+            size = _body_size(content)
         action = ""
         message_id: str | None = None
         soap_request: SoapRequest | None = None
