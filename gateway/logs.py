@@ -9,7 +9,7 @@ fields of :class:`gateway.http.observe.RequestRecord`.
 from __future__ import annotations
 
 import json
-from json.encoder import encode_basestring as _encode_str
+from json.encoder import encode_basestring_ascii as _encode_str
 import logging
 import sys
 import time
@@ -31,6 +31,14 @@ def _js(value: str | None) -> str:
     if value is None:
         return "null"
     return _encode_str(value[:_MAX_ID])
+
+
+_CONTROL = {c: "?" for c in (*range(0x20), 0x7f, 0x85, 0x2028, 0x2029)}
+
+
+def _plain(value: str) -> str:
+    """A client-chosen string for the text log: cut, control characters (newlines) replaced."""
+    return value[:_MAX_ID].translate(_CONTROL)
 
 
 class JsonFormatter(logging.Formatter):
@@ -64,10 +72,10 @@ class TextFormatter(logging.Formatter):
     @staticmethod
     def format_request(req) -> str:
         line = (f"{_iso(req.time)} INFO    [{req.pid}] {req.endpoint} "
-                f"{req.transaction or (req.action or '-')[:_MAX_ID]} -> {req.status} {req.outcome} "
+                f"{req.transaction or _plain(req.action or '-')} -> {req.status} {req.outcome} "
                 f"{req.duration * 1000:.1f} ms in={req.bytes_in} out={req.bytes_out} id={req.request_id}")
         if req.message_id:
-            line += f" msg={req.message_id[:_MAX_ID]!r}"
+            line += f" msg={_plain(req.message_id)}"
         return line
 
     def format(self, record: logging.LogRecord) -> str:

@@ -228,17 +228,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--family", type=int, default=int(socket.AF_INET))
     parser.add_argument("--build-root", help="module:function building the root resource (workers)")
     parser.add_argument("--worker-index", type=int, default=0)
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=int, help="worker processes (with --app: overrides EPD_WORKERS)")
     parser.add_argument("--loads", help="the shared table of open connections per worker")
     args = parser.parse_args(argv)
     if args.worker_fd is not None:
         if not args.build_root:
             parser.error("--worker-fd needs --build-root")
+        args.workers = args.workers or 1
         _worker_main(args)
         return 0
     if not args.app:
         parser.error("give --app MODULE:FUNCTION")
-    settings = load_settings(args.config)
+    settings = load_settings(args.config, workers=args.workers)
     return run(settings, load_ref(args.app))
 
 

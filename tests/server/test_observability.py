@@ -188,3 +188,24 @@ def test_gateway_request_line_and_stored_bytes(tmp_path):
                                          ("outcome", "Success")))] == 1
     finally:
         gw.stop()
+
+
+from hypothesis import example, given, settings as hsettings, strategies as st  # noqa: E402
+
+
+@hsettings(max_examples=200, deadline=None)
+@example(message_id="a\nforged line\r", action="x\ny\u2028z", request_id="ab")
+@given(message_id=st.one_of(st.none(), st.text(max_size=600)), action=st.text(max_size=300),
+       request_id=st.text(alphabet="0123456789abcdef", min_size=1, max_size=32))
+def test_json_request_line_is_valid_json_whatever_the_client_sent(message_id, action, request_id):
+    from gateway.http.observe import RequestRecord
+    from gateway.logs import JsonFormatter, TextFormatter
+    rec = RequestRecord(request_id, message_id, action, False, "", "pix", 400, "fault:Sender", 0.001, 10, 20)
+    line = JsonFormatter.format_request(rec)
+    assert line.isascii() and len(line.splitlines()) == 1
+    data = json.loads(line)
+    assert FIELDS <= set(data)
+    assert data["message_id"] == (None if message_id is None else message_id[:256])
+    assert data["action"] == action[:256] and data["request_id"] == request_id
+    text = TextFormatter.format_request(rec)
+    assert len(text.splitlines()) == 1 and "\n" not in text and "\r" not in text
