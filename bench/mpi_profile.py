@@ -28,7 +28,7 @@ from gateway.store.db import make_engine  # noqa: E402
 from gateway.store.mpi import MpiStore  # noqa: E402
 from profiles.context import RequestContext  # noqa: E402
 
-LAYERS = (("gateway/soap", "SOAP (gateway/soap)"), ("gateway/server", "SOAP endpoint (gateway/server)"),
+LAYERS = (("gateway/soap", "SOAP (gateway/soap)"), ("gateway/http", "SOAP endpoint (gateway/http)"),
           ("profiles/hl7v3", "HL7 V3 (profiles/hl7v3)"), ("gateway/store", "store (gateway/store)"),
           ("sqlalchemy", "SQLAlchemy"), ("psycopg", "psycopg"), ("lxml", "lxml"), ("json", "json"))
 

@@ -37,13 +37,12 @@ def main() -> int:
     try:
         os.environ.update(env.env)
         from sqlalchemy import event
-        from gateway.app import Gateway, _set_spool
+        from gateway.app import Gateway
         from gateway.config import load_settings
         from profiles.context import RequestContext
         settings = load_settings()
         gw = Gateway(settings)
         root = gw.build_root()
-        _set_spool(root, str(settings.blob_dir / "tmp"))
         endpoint = root.children[b"xds"].children[b"repository"]
         statements = [0]
         event.listen(gw.engine, "before_cursor_execute", lambda *a, **k: statements.__setitem__(0, statements[0] + 1))

@@ -69,29 +69,29 @@ class Gateway:
         from gateway.endpoints.pdq import build_pdq_endpoint
         from gateway.endpoints.pix import build_pix_endpoint
         from gateway.endpoints.xds import build_registry_endpoint, build_repository_endpoint
+        from gateway.http.metrics import MetricsResource, process_metrics, stored_documents_collector
+        spool = self.spool_dir
         root = resource.Resource()
         xds = resource.Resource()
         root.putChild(b"xds", xds)
-        xds.putChild(b"repository", build_repository_endpoint(self.xds, {C.ACTION_ITI43: self.retrieve}))
-        xds.putChild(b"registry", build_registry_endpoint(self.xds, {C.ACTION_ITI18: self.stored_query}))
+        xds.putChild(b"repository", build_repository_endpoint(self.xds, {C.ACTION_ITI43: self.retrieve},
+                                                              spool_dir=spool))
+        xds.putChild(b"registry", build_registry_endpoint(self.xds, {C.ACTION_ITI18: self.stored_query},
+                                                          spool_dir=spool))
         root.putChild(b"pix", build_pix_endpoint(self.settings, self.mpi))
         root.putChild(b"pdq", build_pdq_endpoint(self.settings, self.mpi))
         root.putChild(b"health", HealthResource(self.health))
+        metrics = process_metrics()
+        if metrics is not None:
+            metrics.track_pool(self.engine.pool)
+        root.putChild(b"metrics", MetricsResource(metrics, [stored_documents_collector(self.engine)]))
         return root
+
+    @property
+    def spool_dir(self) -> str:
+        """MTOM attachments are spooled next to the blob store, so documents are linked in, not copied."""
+        return str(self.settings.blob_dir / "tmp")
 
 
 def build_root(settings: Settings) -> resource.Resource:
-    gw = Gateway(settings)
-    spool = settings.blob_dir / "tmp"
-    root = gw.build_root()
-    _set_spool(root, str(spool))
-    return root
-
-
-def _set_spool(res: resource.Resource, spool: str) -> None:
-    """Spool MTOM attachments next to the blob store so documents are linked in, not copied."""
-    from gateway.server import SoapEndpoint
-    if isinstance(res, SoapEndpoint):
-        res.spool_dir = spool
-    for child in getattr(res, "children", {}).values():
-        _set_spool(child, spool)
+    return Gateway(settings).build_root()

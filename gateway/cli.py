@@ -94,8 +94,9 @@ def cmd_serve(args) -> int:
 
     def listening(host: str, port: int) -> None:
         shown = f"[{host}]" if ":" in host else host
+        base = settings.public_url.rstrip("/") or f"http://{shown}:{port}"
         for label, path in ENDPOINTS:
-            print(f"{label} http://{shown}:{port}{path}", flush=True)
+            print(f"{label} {base}{path}", flush=True)
         print(f"listening on http://{shown}:{port}/ (WSDLs at <endpoint>?wsdl)", flush=True)
 
     try:

@@ -29,7 +29,12 @@ class Settings:
     max_retrieve_documents: int = 1000    # ITI-43: DocumentRequests per retrieve (XDSRepositoryError past it)
     allow_folders: bool = False          # Swiss EPR forbids Folders; generic IHE behaviour behind it
     valuesets_file: str = ""             # empty: the packaged annex 3 release
-    log_level: str = "info"
+    log_level: str = "info"              # debug, info, warning, error (EPD_LOG_LEVEL)
+    public_url: str = ""                 # the URL clients reach the gateway at (behind a proxy); empty: the request's
+    header_timeout: float = 10.0         # seconds a connection has to complete its request headers
+    max_connections: int = 2048          # open connections per worker process; past it: 503, closed
+    log_format: str = "auto"             # json, text, or auto (text on a terminal, JSON otherwise)
+    metrics_dir: str = ""                # PROMETHEUS_MULTIPROC_DIR; empty: <data_dir>/metrics or a temp dir
     # access rights (CH:ADR): the emergency level a newly opened record gets (normal|restricted|off)
     emergency_default: str = "normal"
     read_limit: str = ""                 # documents per user per window, e.g. "500/1h" (empty: none)
@@ -62,6 +67,8 @@ def _coerce(kind: type, value: Any) -> Any:
         return str(value).strip().lower() in ("1", "true", "yes", "on")
     if kind is int or kind == "int":
         return int(value)
+    if kind is float or kind == "float":
+        return float(value)
     return str(value)
 
 

@@ -143,7 +143,8 @@ def _dedupe(errors: list[XdsError]) -> list[XdsError]:
     return list(dict.fromkeys(errors))
 
 
-def build_repository_endpoint(service: XdsService, extra_handlers: dict | None = None) -> SoapEndpoint:
+def build_repository_endpoint(service: XdsService, extra_handlers: dict | None = None,
+                              spool_dir: str | None = None) -> SoapEndpoint:
     """The repository endpoint: ITI-41 here, ITI-43 (``retrieve.retrieve_transaction``) among
     ``extra_handlers``."""
     def iti41(req: SoapRequest, ctx: RequestContext) -> SoapReply:
@@ -152,10 +153,12 @@ def build_repository_endpoint(service: XdsService, extra_handlers: dict | None =
 
     handlers = {C.ACTION_ITI41: Operation(iti41, "ITI-41")}
     handlers.update(extra_handlers or {})
-    return SoapEndpoint("xds-repository", handlers, WSDL_DIR / "xds-repository.wsdl", service.settings)
+    return SoapEndpoint("xds-repository", handlers, WSDL_DIR / "xds-repository.wsdl", service.settings,
+                        spool_dir=spool_dir)
 
 
-def build_registry_endpoint(service: XdsService, extra_handlers: dict | None = None) -> SoapEndpoint:
+def build_registry_endpoint(service: XdsService, extra_handlers: dict | None = None,
+                            spool_dir: str | None = None) -> SoapEndpoint:
     def iti42(req: SoapRequest, ctx: RequestContext) -> SoapReply:
         if req.body.tag != "{%s}SubmitObjectsRequest" % C.NS_LCM:
             raise SoapFault("Sender", "ITI-42 expects lcm:SubmitObjectsRequest in the Body")
@@ -163,4 +166,5 @@ def build_registry_endpoint(service: XdsService, extra_handlers: dict | None = N
 
     handlers = {C.ACTION_ITI42: Operation(iti42, "ITI-42")}
     handlers.update(extra_handlers or {})
-    return SoapEndpoint("xds-registry", handlers, WSDL_DIR / "xds-registry.wsdl", service.settings)
+    return SoapEndpoint("xds-registry", handlers, WSDL_DIR / "xds-registry.wsdl", service.settings,
+                        spool_dir=spool_dir)

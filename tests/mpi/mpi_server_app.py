@@ -1,8 +1,8 @@
-"""The PIX/PDQ endpoints on a real server: ``python -m tests.mpi.mpi_server_app DB_URL MPI_OID [WORKERS]``
-(from the repository root).
+"""The PIX/PDQ endpoints alone: ``build_root`` for the one test launcher
+(``support.server.start_server(..., app="tests.mpi.mpi_server_app:build_root")``).
 
-Prints ``LISTENING <host> <port>`` once the socket listens (port 0: any free port).
-Also used by bench/mpi_bench.py.
+``python -m tests.mpi.mpi_server_app DB_URL MPI_OID [WORKERS]`` (prints ``LISTENING <host> <port>``)
+remains for bench/mpi_bench.py's ``--test-app``; no test starts it that way.
 """
 from __future__ import annotations
 

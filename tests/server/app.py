@@ -1,4 +1,5 @@
-"""A tiny gateway app for the integration tests: ``python -m tests.server.app [--workers N]``.
+"""A tiny gateway app for the integration tests, served by the one launcher (``support.server``):
+``start_echo(tmp_path, workers=N)``, i.e. ``python -m gateway.process --app tests.server.app:build_root``.
 
 Service ``/echo`` (WSDL ``tests/server/wsdl/echo.wsdl``):
 - ``urn:test:echo``: echoes the body (plus ``pid`` and ``transaction`` attributes) and every
@@ -9,11 +10,11 @@ Service ``/echo`` (WSDL ``tests/server/wsdl/echo.wsdl``):
 - ``urn:test:fault``: the handler raises a SoapFault with a custom subcode;
 - ``urn:test:audit``: replies with the audit records seen so far in this process.
 ``/health``: the health resource with the worker pid.
-Prints ``LISTENING <host> <port>`` once the socket listens.
+Settings from the environment: ``EPD_MAX_REQUEST_SIZE`` (:data:`MAX_REQUEST_SIZE` here),
+``EPD_SPOOL_THRESHOLD`` (256 KiB), any other ``EPD_*``.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import threading
 from pathlib import Path
@@ -23,7 +24,7 @@ from twisted.web.resource import Resource
 
 from gateway.config import Settings
 from gateway.pipeline import Pipeline
-from gateway.server import HealthResource, Operation, SoapEndpoint, run
+from gateway.server import HealthResource, Operation, SoapEndpoint
 from gateway.soap.envelope import NS_XOP, OutgoingAttachment, SoapFault, SoapReply, SoapRequest, xop_include
 from profiles.context import RequestContext
 
@@ -101,17 +102,13 @@ def build_root(settings: Settings) -> Resource:
     return root
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--max-request-size", type=int, default=64 << 20)
-    parser.add_argument("--spool-threshold", type=int, default=256 << 10)
-    args = parser.parse_args()
-    settings = Settings(host="127.0.0.1", port=0, max_request_size=args.max_request_size,
-                        spool_threshold=args.spool_threshold)
-    raise SystemExit(run(settings, build_root, args.workers,
-                         on_listening=lambda host, port: print(f"LISTENING {host} {port}", flush=True)))
+APP = "tests.server.app:build_root"
+MAX_REQUEST_SIZE = 2 << 20
+SPOOL_THRESHOLD = 256 << 10
 
 
-if __name__ == "__main__":
-    main()
+def start_echo(data_dir: Path, workers: int = 1, **settings: object):
+    """This app as a real server on 127.0.0.1 (port 0), started and answering."""
+    from support.server import start_server
+    settings = {"max_request_size": MAX_REQUEST_SIZE, "spool_threshold": SPOOL_THRESHOLD, **settings}
+    return start_server(data_dir, app=APP, workers=workers, **settings)

@@ -1,13 +1,13 @@
-"""Fixtures: the test app running as a real server on 127.0.0.1 (see server_proc.py)."""
+"""Fixtures: the test app (tests/server/app.py) running as a real server on 127.0.0.1."""
 from __future__ import annotations
 
 import pytest
 
-from server_proc import MAX_REQUEST_SIZE, start_server, stop_server
+from app import start_echo
 
 
 @pytest.fixture(scope="module")
-def server():
-    srv = start_server("--workers", "1", "--max-request-size", str(MAX_REQUEST_SIZE))
+def server(tmp_path_factory):
+    srv = start_echo(tmp_path_factory.mktemp("echo"), workers=1)
     yield srv
-    stop_server(srv)
+    srv.stop()

@@ -15,7 +15,7 @@ from gateway.soap.envelope import (NS_SOAP12, NS_WSA, OutgoingAttachment, build_
                                    read_fault, serialize, xop_include)
 from gateway.soap.xml import parse_xml
 
-from server_proc import MAX_REQUEST_SIZE, start_server, stop_server
+from app import MAX_REQUEST_SIZE, start_echo
 
 pytestmark = pytest.mark.integration
 NS = "urn:test"
@@ -284,8 +284,8 @@ def test_health(server):
         conn.close()
 
 
-def test_two_workers_share_the_socket():
-    srv = start_server("--workers", "2")
+def test_two_workers_share_the_socket(tmp_path):
+    srv = start_echo(tmp_path, workers=2)
     try:
         pids: set[str] = set()
         deadline = time.monotonic() + 20
@@ -298,5 +298,5 @@ def test_two_workers_share_the_socket():
         assert len(pids) == 2, pids
         assert str(srv.proc.pid) not in pids  # the parent only supervises
     finally:
-        code = stop_server(srv)
+        code = srv.stop()
     assert code == 0
