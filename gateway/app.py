@@ -74,6 +74,8 @@ def build_root(settings: Settings) -> resource.Resource:
     spool = settings.blob_dir / "tmp"
     root = gw.build_root()
     _set_spool(root, str(spool))
+    from gateway.security.setup import install as install_security
+    install_security(root, settings)   # XUA seam when EPD_XUA_TRUST / serve --demo (off by default)
     return root
 
 

@@ -30,20 +30,43 @@ def cmd_serve(args) -> int:
     from gateway.app import build_root
     from gateway.server import run
     from gateway.store.db import upgrade
+    from gateway.security.tls import TlsConfigError, listen_check, url_scheme
     settings = _settings(args)
+    if args.demo:
+        settings = _demo_security(settings)
+    try:
+        warning = listen_check(settings)
+    except TlsConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
     upgrade(settings.effective_database_url)
     if args.demo:
         from gateway.demo import load_demo
         for line in load_demo(settings):
             print(line, flush=True)
+    scheme = url_scheme(settings)
 
     def listening(host: str, port: int) -> None:
         shown = f"[{host}]" if ":" in host else host
         for label, path in ENDPOINTS:
-            print(f"{label} http://{shown}:{port}{path}", flush=True)
-        print(f"listening on http://{shown}:{port}/ (WSDLs at <endpoint>?wsdl)", flush=True)
+            print(f"{label} {scheme}://{shown}:{port}{path}", flush=True)
+        print(f"listening on {scheme}://{shown}:{port}/ (WSDLs at <endpoint>?wsdl)", flush=True)
 
     return run(settings, build_root, workers=settings.workers, on_listening=listening)
+
+
+def _demo_security(settings: Settings) -> Settings:
+    """``serve --demo``: trust the development X-Assertion Provider (its key made now, before any
+    worker starts), and say loudly that this is not for production."""
+    import dataclasses
+    from gateway.security.provider import DEV_WARNING, DevelopmentProvider
+    provider = DevelopmentProvider(settings.data_dir)
+    provider.ensure()
+    print(DEV_WARNING, file=sys.stderr, flush=True)
+    print(f"development X-Assertion Provider certificate: {provider.cert_path}", flush=True)
+    return dataclasses.replace(settings, xua_dev_trust=True)
 
 
 def cmd_db_upgrade(args) -> int:
@@ -138,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--mpi-pid", help="keep this MPI-PID (records migrated from another platform)")
     add.set_defaults(func=cmd_patient_add)
 
-    for name in ("valuesets", "conformance"):
+    for name in ("valuesets", "conformance", "xua"):
         try:
             module = importlib.import_module(f"gateway.commands.{name}")
         except ImportError:  # pragma: no cover

@@ -358,7 +358,8 @@ class SoapEndpoint(resource.Resource):
         remote = getattr(peer, "host", None)
         headers = {k.decode("latin-1").lower(): b", ".join(v).decode("latin-1")
                    for k, v in request.requestHeaders.getAllRawHeaders()}
-        ctx = RequestContext(remote_addr=remote, endpoint=self.name)
+        from gateway.security.tls import peer_principal
+        ctx = RequestContext(remote_addr=remote, endpoint=self.name, principal=peer_principal(request))
         limit = self.settings.max_request_size
         length = headers.get("content-length")
         if length is not None and length.strip().isdigit() and int(length) > limit:
@@ -533,6 +534,8 @@ def _serve(fd: int, family: socket.AddressFamily, settings: Settings,
     """
     root = build_root(settings)
     site = build_site(root, max_request_size=settings.max_request_size)
+    from gateway.security.tls import wrap_factory
+    site = wrap_factory(site, settings)   # TLS / mutual TLS when EPD_TLS_CERT + EPD_TLS_KEY are set
     if shared:
         port = _BalancedPort._fromListeningDescriptor(reactor, fd, family, site)
         port.startListening()
