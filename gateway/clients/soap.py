@@ -24,12 +24,25 @@ from gateway.soap.envelope import (NS_SOAP12, NS_WSA, WSA_ANONYMOUS, build_envel
 from gateway.soap.fault import SoapFault
 from gateway.soap.message import decode_message, encode_message
 
-__all__ = ["SoapClient", "SoapResponse", "SoapFaultError", "SoapTransportError", "add_security_header"]
+__all__ = ["SoapClient", "SoapResponse", "SoapFaultError", "SoapTransportError", "add_security_header",
+           "ConfiguredSession"]
 
 NS_WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 
 #: an X-User Assertion as the caller has it: the bytes of the signed saml2:Assertion, or the element
 Assertion = Union[bytes, str, etree._Element]
+
+
+class ConfiguredSession(requests.Session):
+    """A ``requests.Session`` whose own ``verify`` (CA bundle) wins over ``REQUESTS_CA_BUNDLE`` /
+    ``CURL_CA_BUNDLE``: plain requests lets those environment variables replace a session's CA
+    bundle for every call that does not pass ``verify`` itself (zeep's transport does not)."""
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):  # noqa: D102
+        merged = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        if verify is None and self.verify is not True:
+            merged["verify"] = self.verify
+        return merged
 
 
 def add_security_header(envelope: etree._Element, assertion: Assertion) -> etree._Element:

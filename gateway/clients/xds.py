@@ -43,7 +43,7 @@ import requests
 from lxml import etree
 from zeep.transports import Transport
 
-from gateway.clients.soap import SoapClient, SoapFaultError, SoapResponse, SoapTransportError
+from gateway.clients.soap import ConfiguredSession, SoapClient, SoapFaultError, SoapResponse, SoapTransportError
 from gateway.clients.submission import retrieve_request
 from gateway.soap.attachments import DEFAULT_SPOOL_THRESHOLD, OutgoingAttachment
 from gateway.soap.envelope import NS_SOAP12, NS_WSA, cid_from_href, read_fault
@@ -161,7 +161,7 @@ class XdsClient:
         self.require_action = require_action
         self.registry_url = registry_url
         self.timeout = timeout
-        self.session = session or requests.Session()
+        self.session = session or ConfiguredSession()
         if session is None:
             self.session.verify = verify
             self.session.cert = cert

@@ -38,6 +38,7 @@ def echo(req: SoapRequest, ctx: RequestContext) -> SoapReply:
     body.set("pid", str(os.getpid()))
     body.set("transaction", ctx.transaction)
     body.set("request-id", ctx.request_id)
+    body.set("tls-subject", ctx.principal.tls_subject or "")
     attachments = []
     for include in body.iter(f"{{{NS_XOP}}}Include"):
         att = req.resolve_include(include)
@@ -108,7 +109,9 @@ def main() -> None:
     parser.add_argument("--spool-threshold", type=int, default=256 << 10)
     args = parser.parse_args()
     settings = Settings(host="127.0.0.1", port=0, max_request_size=args.max_request_size,
-                        spool_threshold=args.spool_threshold)
+                        spool_threshold=args.spool_threshold,
+                        tls_cert=os.environ.get("EPD_TLS_CERT", ""), tls_key=os.environ.get("EPD_TLS_KEY", ""),
+                        tls_client_ca=os.environ.get("EPD_TLS_CLIENT_CA", ""))
     raise SystemExit(run(settings, build_root, args.workers,
                          on_listening=lambda host, port: print(f"LISTENING {host} {port}", flush=True)))
 

@@ -22,8 +22,9 @@ class RunningServer:
         self.echo_url = f"{self.base}/echo"
 
 
-def start_server(*args: str) -> RunningServer:
+def start_server(*args: str, env_extra: dict[str, str] | None = None, scheme: str = "http") -> RunningServer:
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env.update(env_extra or {})
     proc = subprocess.Popen([sys.executable, "-m", "tests.server.app", *args], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert proc.stdout is not None
@@ -40,7 +41,10 @@ def start_server(*args: str) -> RunningServer:
         proc.kill()
         raise RuntimeError(f"server did not start: {line!r}")
     _, host, port = line.decode().split()
-    return RunningServer(proc, host, int(port))
+    server = RunningServer(proc, host, int(port))
+    server.base = f"{scheme}://{host}:{port}"
+    server.echo_url = f"{server.base}/echo"
+    return server
 
 
 def stop_server(server: RunningServer) -> int:

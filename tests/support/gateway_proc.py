@@ -23,6 +23,8 @@ class GatewayProc:
     proc: subprocess.Popen | None = None
     base_url: str = ""
     output: list[str] = field(default_factory=list)
+    verify: bool | str = True                  # TLS: the CA bundle the health check trusts
+    cert: tuple[str, str] | None = None        # mutual TLS: the health check's client certificate
 
     @property
     def repository_url(self) -> str:
@@ -62,7 +64,7 @@ class GatewayProc:
                     raise RuntimeError("gateway exited early:\n" + "".join(self.output))
                 continue
             self.output.append(line)
-            m = re.search(r"listening on (http://[^/\s]+)/", line)
+            m = re.search(r"listening on (https?://[^/\s]+)/", line)
             if m:
                 self.base_url = m.group(1)
                 break
@@ -74,7 +76,8 @@ class GatewayProc:
         threading.Thread(target=self._drain, daemon=True).start()
         for _ in range(100):
             try:
-                if requests.get(self.base_url + "/health", timeout=2).status_code == 200:
+                if requests.get(self.base_url + "/health", timeout=2, verify=self.verify,
+                                cert=self.cert).status_code == 200:
                     return self
             except requests.RequestException:
                 pass
