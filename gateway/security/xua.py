@@ -47,6 +47,9 @@ _SAML = "{%s}" % NS_SAML2
 _WSSE = "{%s}" % NS_WSSE
 _WSU_ID = "{%s}Id" % faults.NS_WSU
 _ID_ATTRIBUTES = ("ID", "Id", "id", _WSU_ID, "{http://www.w3.org/XML/1998/namespace}id")
+#: how many elements of the envelope carry this ID value (in any of the usual ID attributes)
+_SAME_ID = etree.XPath("count(//@ID[.=$id] | //@Id[.=$id] | //@id[.=$id] | //@wsu:Id[.=$id] | //@xml:id[.=$id])",
+                       namespaces={"wsu": faults.NS_WSU})
 #: token elements that are not a SAML 2.0 assertion (-> wsse:UnsupportedSecurityToken)
 _OTHER_TOKENS = {"{urn:oasis:names:tc:SAML:1.0:assertion}Assertion", _WSSE + "UsernameToken",
                  _WSSE + "BinarySecurityToken", _WSSE + "SecurityTokenReference"}
@@ -114,11 +117,7 @@ class AssertionVerifier:
         assertion_id = assertion.get("ID")
         if not assertion_id:
             raise faults.invalid_security("the assertion has no ID")
-        same = 0
-        for el in envelope.iter():
-            if isinstance(el.tag, str):
-                same += sum(1 for a in _ID_ATTRIBUTES if el.get(a) == assertion_id)
-        if same != 1:
+        if _SAME_ID(envelope, id=assertion_id) != 1.0:
             raise faults.invalid_security("the assertion's ID is not unique in the message")
         return assertion
 
