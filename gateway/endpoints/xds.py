@@ -28,7 +28,7 @@ from gateway.store.registry import SqlRegistryStore
 from profiles.context import RequestContext
 from profiles.xds import constants as C
 from profiles.xds.ebrim import parse_submission, registry_response
-from profiles.xds.errors import XDS_REPOSITORY_ERROR, XdsError, XdsFailure
+from profiles.xds.errors import XDS_PATIENT_ID_DOES_NOT_MATCH, XDS_REPOSITORY_ERROR, XdsError, XdsFailure
 from profiles.xds.registry import PatientIndex, RegistryPolicy, plan_registration
 from profiles.xds.repository import (DocumentContent, check_documents, parse_retrieve_request, retrieve,
                                      retrieve_response)
@@ -50,9 +50,10 @@ class XdsService:
     policy: RegistryPolicy
 
     # ------------------------------------------------------------------ ITI-42
-    def register(self, sor) -> list[XdsError]:
+    def register(self, sor, ctx: RequestContext | None = None) -> list[XdsError]:
         """Register Document Set-b: returns the errors (empty: Success)."""
         sub, errors = parse_submission(sor)
+        errors += _xua_patient_errors(sub, ctx, self.patients)
         if errors:
             return errors + _safe_validate(sub, self.policy, for_register=True)
         try:
@@ -64,11 +65,13 @@ class XdsService:
         return []
 
     # ------------------------------------------------------------------ ITI-41
-    def provide_and_register(self, body, resolve: Callable[[etree._Element], "Attachment | bytes"]) -> list[XdsError]:
+    def provide_and_register(self, body, resolve: Callable[[etree._Element], "Attachment | bytes"],
+                             ctx: RequestContext | None = None) -> list[XdsError]:
         if body.tag != "{%s}ProvideAndRegisterDocumentSetRequest" % C.NS_XDS:
             raise SoapFault("Sender", "ITI-41 expects xds:ProvideAndRegisterDocumentSetRequest in the Body")
         sor = body.find("{%s}SubmitObjectsRequest" % C.NS_LCM)
         sub, errors = parse_submission(sor)
+        errors += _xua_patient_errors(sub, ctx, self.patients)
         contents: dict[str, DocumentContent] = {}
         for doc_el in body.findall("{%s}Document" % C.NS_XDS):
             doc_id = doc_el.get("id") or ""
@@ -131,10 +134,11 @@ class XdsService:
                 self.blobs.delete(key)
 
     # ------------------------------------------------------------------ ITI-43
-    def retrieve(self, body) -> SoapReply:
+    def retrieve(self, body, ctx: RequestContext | None = None) -> SoapReply:
         requests, errors = parse_retrieve_request(body)
         home = self.settings.home_community_id
-        found, more = retrieve(requests, self, self.settings.repository_unique_id, home)
+        reader = self if ctx is None or not ctx.patient_epr_spid else _PatientScopedReader(self, ctx)
+        found, more = retrieve(requests, reader, self.settings.repository_unique_id, home)
         errors += more
         attachments = []
         cids = []
@@ -149,6 +153,37 @@ class XdsService:
         if hit is None or not self.blobs.exists(hit.sha256):
             return None
         return hit.mime_type, hit.sha256
+
+
+def _xua_patient_errors(sub, ctx: RequestContext | None, mpi) -> list[XdsError]:
+    """CH:XUA: every patient id of the submission must be the assertion's patient (through the MPI)."""
+    if sub is None or ctx is None or not ctx.patient_epr_spid:
+        return []
+    from profiles.xua.patient import all_patients_match
+    pids = [o.patient_id for o in (sub.submission_set, *sub.documents, *sub.folders)
+            if o is not None and o.patient_id]
+    if all_patients_match(ctx.principal, pids, mpi):
+        return []
+    return [XdsError(XDS_PATIENT_ID_DOES_NOT_MATCH,
+                     "the submission's patient is not the patient of the X-User Assertion", "")]
+
+
+class _PatientScopedReader:
+    """ITI-43 with CH:XUA: a document of another patient than the assertion's is answered exactly
+    like an unknown one (XDSDocumentUniqueIdError)."""
+
+    def __init__(self, service: "XdsService", ctx: RequestContext) -> None:
+        self.service = service
+        self.ctx = ctx
+
+    def find(self, repository_unique_id: str, document_unique_id: str):
+        from profiles.xua.patient import patient_matches
+        from gateway.store.registry import RegistryTx
+        with self.service.store.engine.connect() as conn:   # a read: no write lock
+            entry = RegistryTx(conn).documents_by_unique_id([document_unique_id]).get(document_unique_id)
+        if entry is None or not patient_matches(self.ctx.principal, entry.patient_id, self.service.patients):
+            return None
+        return self.service.find(repository_unique_id, document_unique_id)
 
 
 def _safe_validate(sub, policy: RegistryPolicy, *, for_register: bool) -> list[XdsError]:
@@ -166,11 +201,11 @@ def _dedupe(errors: list[XdsError]) -> list[XdsError]:
 
 def build_repository_endpoint(service: XdsService) -> SoapEndpoint:
     def iti41(req: SoapRequest, ctx: RequestContext) -> SoapReply:
-        errors = _dedupe(service.provide_and_register(req.body, req.resolve_include))
+        errors = _dedupe(service.provide_and_register(req.body, req.resolve_include, ctx))
         return SoapReply(registry_response(errors), C.ACTION_ITI41_RESPONSE)
 
     def iti43(req: SoapRequest, ctx: RequestContext) -> SoapReply:
-        return service.retrieve(req.body)
+        return service.retrieve(req.body, ctx)
 
     return SoapEndpoint("xds-repository", {
         C.ACTION_ITI41: Operation(iti41, "ITI-41"),
@@ -182,7 +217,7 @@ def build_registry_endpoint(service: XdsService, extra_handlers: dict | None = N
     def iti42(req: SoapRequest, ctx: RequestContext) -> SoapReply:
         if req.body.tag != "{%s}SubmitObjectsRequest" % C.NS_LCM:
             raise SoapFault("Sender", "ITI-42 expects lcm:SubmitObjectsRequest in the Body")
-        return SoapReply(registry_response(_dedupe(service.register(req.body))), C.ACTION_ITI42_RESPONSE)
+        return SoapReply(registry_response(_dedupe(service.register(req.body, ctx))), C.ACTION_ITI42_RESPONSE)
 
     handlers = {C.ACTION_ITI42: Operation(iti42, "ITI-42")}
     handlers.update(extra_handlers or {})

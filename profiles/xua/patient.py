@@ -9,7 +9,8 @@ How the use cases call it (one line, before any data of the patient is read or w
     from profiles.xua import check_patient
     check_patient(ctx.principal, mpi_pid, mpi)     # raises PatientMismatch
 
-or, where a mismatch must look like "nothing found" (ITI-18: an empty Success; ITI-43: the
+or for a whole submission ``all_patients_match(ctx.principal, pids, mpi)``; or, where a mismatch must
+look like "nothing found" (ITI-18: an empty Success; ITI-43: the
 document answered like an unknown one)::
 
     if not patient_matches(ctx.principal, mpi_pid, mpi): ...
@@ -21,7 +22,7 @@ transaction not secured by XUA) is not checked: the security seam decides who ne
 """
 from __future__ import annotations
 
-from typing import Protocol, Union
+from typing import Iterable, Protocol, Union
 
 from profiles.ch.identifiers import CX
 from profiles.context import Principal
@@ -69,3 +70,21 @@ def check_patient(principal: Principal, mpi_pid: Union[str, CX], mpi: EprSpidInd
     """Raise :class:`PatientMismatch` unless :func:`patient_matches`."""
     if not patient_matches(principal, mpi_pid, mpi):
         raise PatientMismatch()
+
+
+def all_patients_match(principal: Principal, mpi_pids: Iterable[Union[str, CX]], mpi: EprSpidIndex) -> bool:
+    """True when every id of ``mpi_pids`` is the principal's patient (an ITI-41/42 submission's
+    SubmissionSet, DocumentEntries and Folders); one MPI look-up."""
+    spid = principal.patient_epr_spid
+    if principal.anonymous or not spid:
+        return True
+    expected = mpi.find_by_epr_spid(spid)
+    if expected is None:
+        return False
+
+    class _Known:
+        def find_by_epr_spid(self, _spid: str) -> CX | None:
+            return expected
+
+    known = _Known()
+    return all(patient_matches(principal, pid, known) for pid in mpi_pids)

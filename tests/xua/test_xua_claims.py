@@ -290,3 +290,20 @@ def test_check_patient_through_the_mpi():
     unknown = Principal(user_id="7601000000019", role="HCP", patient_epr_spid="761337610411353643")
     assert not patient_matches(unknown, "42", mpi)
     assert patient_matches(ANONYMOUS, "43", mpi)   # nothing to check without an assertion
+
+
+def test_all_patients_match_for_a_submission():
+    from profiles.xua.patient import all_patients_match
+    calls = []
+
+    class CountingMpi(FakeMpi):
+        def find_by_epr_spid(self, spid):
+            calls.append(spid)
+            return super().find_by_epr_spid(spid)
+
+    mpi = CountingMpi({SAMPLE_SPID: CX("42", "2.16.756.5.30.1.999.1.1")})
+    p = Principal(user_id="7601000000019", role="HCP", patient_epr_spid=SAMPLE_SPID)
+    ok = "42^^^&2.16.756.5.30.1.999.1.1&ISO"
+    assert all_patients_match(p, [ok, ok, ok], mpi) and calls == [SAMPLE_SPID]   # one MPI look-up
+    assert not all_patients_match(p, [ok, "43^^^&2.16.756.5.30.1.999.1.1&ISO"], mpi)
+    assert all_patients_match(ANONYMOUS, ["43"], mpi)

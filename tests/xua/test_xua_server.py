@@ -178,3 +178,24 @@ def test_without_demo_the_development_provider_is_not_trusted(tmp_path, env):
         with pytest.raises(SoapFaultError) as info:
             xds.stored_query(_find(gw.pid))
         assert info.value.subcode == faults.FAILED_AUTHENTICATION
+
+
+def test_provide_and_retrieve_for_another_patient_are_refused_revealing_nothing(env):
+    gw, signer = env
+    mine = DocumentSpec(b"patient two's document", mime_type="text/plain")
+    with _xds(gw, make_assertion(signer, patient=SPID2)) as xds2:
+        body, parts = provide_and_register_request(gw.pid2, [mine])
+        assert response_status(xds2.provide_and_register(body, parts)) == C.RESPONSE_SUCCESS
+    with _xds(gw, make_assertion(signer, patient=SPID)) as xds:
+        # ITI-41 for patient two with patient one's assertion
+        body, parts = provide_and_register_request(gw.pid2, [DocumentSpec(b"x", mime_type="text/plain")])
+        rr = xds.provide_and_register(body, parts)
+        assert response_status(rr) == C.RESPONSE_FAILURE
+        assert [e["errorCode"] for e in registry_errors(rr)][0] == "XDSPatientIdDoesNotMatch"
+        assert SPID2 not in str(registry_errors(rr))
+        # ITI-43 of patient two's document: answered like an unknown document
+        rr, docs = xds.retrieve([(REPOSITORY_UID, mine.unique_id)])
+        unknown_rr, _ = xds.retrieve([(REPOSITORY_UID, "1.2.3.4.5.404")])
+        assert docs == [] and response_status(rr) == C.RESPONSE_FAILURE
+        assert [e["errorCode"] for e in registry_errors(rr)] == [e["errorCode"] for e in registry_errors(unknown_rr)] \
+            == ["XDSDocumentUniqueIdError"]
