@@ -23,7 +23,7 @@ from profiles.xds.errors import XDS_REGISTRY_ERROR, XdsError, XdsFailure
 from profiles.xds.query_ports import AllowAll, QueryResult, ResultFilter
 from profiles.xds.query_response import failure_response, leaf_class_text, query_response
 from profiles.xds.stored_queries import parse_query_request, run_query
-from profiles.xua.patient import patient_matches
+from profiles.xua.patient import PatientScopedFilter, patient_matches
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,8 @@ def stored_query_body(body, ctx: RequestContext, *, settings: Settings, engine: 
         if patient is not None and not patient_matches(ctx.principal, patient.id, mpi):
             # CH:XUA: the assertion's EPR-SPID is another patient: answered like an unknown patient
             return query_response(QueryResult(), request.return_type, settings.home_community_id)
+        if ctx.patient_epr_spid:                    # CH:XUA: only the assertion's patient's entries
+            result_filter = PatientScopedFilter(mpi, result_filter)
         with _port(engine).session() as port:       # one read connection for all statements of the query
             if patient is not None and not _known(mpi, patient.id, port.connection):
                 return query_response(QueryResult(), request.return_type, settings.home_community_id)

@@ -88,3 +88,23 @@ def all_patients_match(principal: Principal, mpi_pids: Iterable[Union[str, CX]],
 
     known = _Known()
     return all(patient_matches(principal, pid, known) for pid in mpi_pids)
+
+
+class PatientScopedFilter:
+    """An ITI-18 ``ResultFilter`` (profiles.xds.query_ports): of the documents a query found, only
+    those of the assertion's patient, then whatever ``inner`` allows. For the stored queries that
+    name no patient (GetDocuments by UUID or uniqueId, GetAssociations, ...): another patient's
+    entries are left out as if they did not exist. One MPI look-up per query run."""
+
+    def __init__(self, mpi: EprSpidIndex, inner=None) -> None:
+        self.mpi = mpi
+        self.inner = inner
+
+    def allowed_documents(self, ctx, documents):
+        principal = ctx.principal
+        if principal.anonymous or not principal.patient_epr_spid:
+            kept = list(documents)
+        else:
+            expected = self.mpi.find_by_epr_spid(principal.patient_epr_spid)
+            kept = [] if expected is None else [d for d in documents if _as_cx(d.patient_id) == (expected.id, expected.oid)]
+        return self.inner.allowed_documents(ctx, kept) if self.inner is not None else kept

@@ -307,3 +307,24 @@ def test_all_patients_match_for_a_submission():
     assert all_patients_match(p, [ok, ok, ok], mpi) and calls == [SAMPLE_SPID]   # one MPI look-up
     assert not all_patients_match(p, [ok, "43^^^&2.16.756.5.30.1.999.1.1&ISO"], mpi)
     assert all_patients_match(ANONYMOUS, ["43"], mpi)
+
+
+def test_patient_scoped_filter_keeps_only_the_assertions_patient():
+    from types import SimpleNamespace
+    from profiles.context import RequestContext
+    from profiles.xua.patient import PatientScopedFilter
+    mpi = FakeMpi({SAMPLE_SPID: CX("42", "2.16.756.5.30.1.999.1.1")})
+    rows = [SimpleNamespace(patient_id="42^^^&2.16.756.5.30.1.999.1.1&ISO", n=1),
+            SimpleNamespace(patient_id="43^^^&2.16.756.5.30.1.999.1.1&ISO", n=2),
+            SimpleNamespace(patient_id="42^^^&1.2.3&ISO", n=3)]
+    hcp_ctx = RequestContext(principal=Principal(user_id="7601000000019", role="HCP", patient_epr_spid=SAMPLE_SPID))
+
+    class DropFirst:
+        def allowed_documents(self, ctx, documents):
+            return documents[1:]
+
+    assert [r.n for r in PatientScopedFilter(mpi).allowed_documents(hcp_ctx, rows)] == [1]
+    assert [r.n for r in PatientScopedFilter(mpi, DropFirst()).allowed_documents(hcp_ctx, rows)] == []
+    assert [r.n for r in PatientScopedFilter(mpi).allowed_documents(RequestContext(), rows)] == [1, 2, 3]
+    unknown = RequestContext(principal=Principal(user_id="x", role="PAT", patient_epr_spid="761337610433933946"))
+    assert PatientScopedFilter(mpi).allowed_documents(unknown, rows) == []

@@ -199,3 +199,26 @@ def test_provide_and_retrieve_for_another_patient_are_refused_revealing_nothing(
         assert docs == [] and response_status(rr) == C.RESPONSE_FAILURE
         assert [e["errorCode"] for e in registry_errors(rr)] == [e["errorCode"] for e in registry_errors(unknown_rr)] \
             == ["XDSDocumentUniqueIdError"]
+
+
+def _get_documents(unique_id: str) -> etree._Element:
+    Q, R = "{%s}" % C.NS_QUERY, "{%s}" % C.NS_RIM
+    req = etree.Element(Q + "AdhocQueryRequest", nsmap={"query": C.NS_QUERY, "rim": C.NS_RIM})
+    etree.SubElement(req, Q + "ResponseOption", returnType="LeafClass", returnComposedObjects="true")
+    aq = etree.SubElement(req, R + "AdhocQuery", id="urn:uuid:5c4f972b-d56b-40ac-a5fc-c8ca9b40b9d4")
+    slot = etree.SubElement(aq, R + "Slot", name="$XDSDocumentEntryUniqueId")
+    etree.SubElement(etree.SubElement(slot, R + "ValueList"), R + "Value").text = f"('{unique_id}')"
+    return req
+
+
+def test_get_documents_by_unique_id_leaves_out_another_patients_entries(env):
+    gw, signer = env
+    doc = DocumentSpec(b"patient two, by uniqueId", mime_type="text/plain")
+    with _xds(gw, make_assertion(signer, patient=SPID2)) as xds2:
+        body, parts = provide_and_register_request(gw.pid2, [doc])
+        assert response_status(xds2.provide_and_register(body, parts)) == C.RESPONSE_SUCCESS
+        assert _uids(xds2.stored_query(_get_documents(doc.unique_id))) == {doc.unique_id}
+    with _xds(gw, make_assertion(signer, patient=SPID)) as xds:
+        found = xds.stored_query(_get_documents(doc.unique_id))
+        assert response_status(found) == C.RESPONSE_SUCCESS
+        assert _uids(found) == set()
