@@ -32,7 +32,7 @@ def cmd_serve(args) -> int:
     from gateway.store.db import upgrade
     from gateway.security.tls import TlsConfigError, listen_check, url_scheme
     settings = _settings(args)
-    if args.demo:
+    if args.demo or settings.xua_dev_trust:
         settings = _demo_security(settings)
     try:
         warning = listen_check(settings)
@@ -135,7 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="TCP port (default 8080; 0 picks a free one)")
     p.add_argument("--workers", type=int, help="worker processes on the one socket (default: one per core)")
-    p.add_argument("--demo", action="store_true", help="load the demo patients and documents first")
+    p.add_argument("--demo", action="store_true", help="load the demo patients and documents first, and trust "
+                   "the development X-Assertion Provider (epd-gateway xua issue; NOT for production)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("db", parents=[common], help="database schema")
