@@ -127,7 +127,12 @@ def post_raw(url: str, body: bytes, content_type: str = "application/soap+xml; c
     import http.client
     from urllib.parse import urlparse
     u = urlparse(url)
-    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+    if u.scheme == "https":   # the CA the test process trusts (REQUESTS_CA_BUNDLE, as requests does)
+        import ssl
+        ctx = ssl.create_default_context(cafile=os.environ.get("REQUESTS_CA_BUNDLE") or None)
+        conn = http.client.HTTPSConnection(u.hostname, u.port, timeout=timeout, context=ctx)
+    else:
+        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
     try:
         conn.request("POST", u.path, body=body, headers={"Content-Type": content_type})
         r = conn.getresponse()
