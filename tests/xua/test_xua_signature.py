@@ -328,3 +328,26 @@ def test_reused_assertion_is_verified_once_and_time_still_checked(signer, good):
     assert v.stats.verified == 5
     # a tampered copy of a cached assertion is not a cache hit
     assert fault_of(v, envelope_with(good.replace(b"Dr. Anna", b"Dr. Evil"))).subcode == faults.FAILED_CHECK
+
+
+def test_without_keyinfo_the_trusted_keys_are_tried(verifier, signer, stranger):
+    for who, expected in ((signer, None), (stranger, faults.FAILED_CHECK)):
+        a = etree.fromstring(make_assertion(who))
+        sig = a.find(DS + "Signature")
+        sig.remove(sig.find(DS + "KeyInfo"))
+        env = envelope_with(a)
+        if expected is None:
+            assert ok(verifier(), env).principal.role == "HCP"
+        else:
+            assert fault_of(verifier(), env).subcode == expected
+
+
+def test_concurrent_verification_from_the_thread_pool(verifier, signer):
+    """Handlers run in the reactor's thread pool: concurrent verifications (and the cache) agree."""
+    from concurrent.futures import ThreadPoolExecutor
+    v = verifier(cache_size=4)
+    assertions = [make_assertion(signer, name=f"user {i}") for i in range(12)]
+    envelopes = [soap_request(envelope_with(assertions[i % 12])) for i in range(96)]
+    with ThreadPoolExecutor(8) as pool:
+        names = list(pool.map(lambda r: v.verify(r.envelope, r.header).principal.user_name, envelopes))
+    assert names == [f"user {i % 12}" for i in range(96)]
