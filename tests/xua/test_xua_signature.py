@@ -15,7 +15,7 @@ from gateway.security.trust import TrustStore
 from gateway.security.xua import AssertionVerifier
 from gateway.soap.fault import SoapFault
 from profiles.xua import constants as X
-from support.xua import SAML, envelope_with, make_assertion, resign, sample_assertion, soap_request
+from support.xua import SAML, envelope_with, make_assertion, resign, soap_request
 
 DS = "{%s}" % X.NS_DS
 UTC = dt.timezone.utc
@@ -53,8 +53,7 @@ def test_no_security_header_is_security_token_unavailable(verifier):
 
 def test_empty_security_header_is_security_token_unavailable(verifier, good):
     env = envelope_with(good)
-    sec = env.find(".//{%s}Security" % faults.NS_WSSE if False else
-                   ".//{http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd}Security")
+    sec = env.find(".//{http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd}Security")
     for c in list(sec):
         sec.remove(c)
     assert fault_of(verifier(), env).subcode == faults.SECURITY_TOKEN_UNAVAILABLE
