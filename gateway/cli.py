@@ -41,6 +41,11 @@ def cmd_serve(args) -> int:
         return 2
     if warning:
         print(warning, file=sys.stderr, flush=True)
+    from gateway.security.setup import xua_check
+    problem = xua_check(settings)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     upgrade(settings.effective_database_url)
     if args.demo:
         from gateway.demo import load_demo

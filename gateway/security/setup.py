@@ -36,6 +36,21 @@ def trust_store(settings: Settings) -> TrustStore:
     return TrustStore(certs)
 
 
+def xua_check(settings: Settings) -> str | None:
+    """Why the XUA settings cannot be used (for ``serve`` to say before any worker starts), or None."""
+    if not xua_enabled(settings):
+        return None
+    try:
+        store = trust_store(settings)
+    except OSError as exc:
+        return f"EPD_XUA_TRUST {settings.xua_trust!r} cannot be read: {exc.strerror or exc}"
+    except ValueError as exc:
+        return f"EPD_XUA_TRUST {settings.xua_trust!r} is not a PEM certificate bundle: {exc}"
+    if not store:
+        return f"EPD_XUA_TRUST {settings.xua_trust!r} holds no certificate"
+    return None
+
+
 def make_security(settings: Settings) -> XuaSecurity | None:
     if not xua_enabled(settings):
         return None

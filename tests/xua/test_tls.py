@@ -128,3 +128,13 @@ def test_serve_with_incomplete_tls_settings_says_why(tmp_path, pki):
     gw = make_gateway(tmp_path, tls_client_ca=pki["ca"])
     done = gw.cli("serve", "--port", "0", check=False)
     assert done.returncode == 2 and "EPD_TLS_CLIENT_CA" in done.stderr
+
+
+def test_serve_with_an_unreadable_or_empty_xua_trust_says_why(tmp_path):
+    gw = make_gateway(tmp_path, xua_trust=str(tmp_path / "missing.pem"))
+    done = gw.cli("serve", "--port", "0", check=False)
+    assert done.returncode == 2 and "EPD_XUA_TRUST" in done.stderr and "cannot be read" in done.stderr
+    (tmp_path / "empty.pem").write_text("no certificate here\n")
+    gw = make_gateway(tmp_path, xua_trust=str(tmp_path / "empty.pem"))
+    done = gw.cli("serve", "--port", "0", check=False)
+    assert done.returncode == 2 and "EPD_XUA_TRUST" in done.stderr
