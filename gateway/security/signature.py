@@ -88,8 +88,11 @@ def check_shape(root: etree._Element) -> SignatureShape:
         raise SignatureProblem("shape", "SignedInfo must hold CanonicalizationMethod, SignatureMethod and "
                                "exactly one Reference")
     c14n, method, reference = si
-    if c14n.get("Algorithm") != EXC_C14N or _children(c14n):
+    if c14n.get("Algorithm") != EXC_C14N:
         raise SignatureProblem("algorithm", f"canonicalization {c14n.get('Algorithm')!r} is not exc-c14n")
+    c14n_children = _children(c14n)
+    if len(c14n_children) > 1 or any(c.tag != "{%s}InclusiveNamespaces" % NS_EC for c in c14n_children):
+        raise SignatureProblem("shape", "unexpected content in CanonicalizationMethod")
     if method.get("Algorithm") not in SIGNATURE_METHODS or _children(method):
         raise SignatureProblem("algorithm", f"signature algorithm {method.get('Algorithm')!r} is not accepted "
                                "(RSA or ECDSA with SHA-256 or stronger)")

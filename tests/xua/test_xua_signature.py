@@ -350,3 +350,27 @@ def test_concurrent_verification_from_the_thread_pool(verifier, signer):
     with ThreadPoolExecutor(8) as pool:
         names = list(pool.map(lambda r: v.verify(r.envelope, r.header).principal.user_name, envelopes))
     assert names == [f"user {i % 12}" for i in range(96)]
+
+
+def test_signedinfo_c14n_with_inclusive_namespaces_is_accepted(verifier, signer):
+    """Some providers give SignedInfo's exc-c14n a PrefixList too; it must then verify as signed."""
+    import xmlsec
+    from gateway.security.provider import AssertionRequest, build_assertion
+    from gateway.security.signature import sign_assertion
+    a = build_assertion(AssertionRequest(role="PAT", subject="761337610411353650", patient="761337610411353650",
+                                         home_community_id="urn:oid:2.16.756.5.30.1.999.1"))
+    sign_assertion(a, signer.key_pem, signer.cert_pem, inclusive_prefixes="del xsd")
+    # re-sign with a PrefixList on SignedInfo's CanonicalizationMethod
+    sig = a.find(DS + "Signature")
+    etree.SubElement(sig.find(f"{DS}SignedInfo/{DS}CanonicalizationMethod"), "{%s}InclusiveNamespaces" % NS_EC,
+                     nsmap={"ec": NS_EC}).set("PrefixList", "xsd")
+    ctx = xmlsec.SignatureContext()
+    ctx.register_id(a, "ID")
+    key = xmlsec.Key.from_memory(signer.key_pem, xmlsec.constants.KeyDataFormatPem)
+    key.load_cert_from_memory(signer.cert_pem, xmlsec.constants.KeyDataFormatCertPem)
+    ctx.key = key
+    ctx.sign(sig)
+    assert ok(verifier(), envelope_with(a)).principal.role == "PAT"
+    b = copy.deepcopy(a)
+    etree.SubElement(b.find(f".//{DS}CanonicalizationMethod"), DS + "Transform")
+    assert fault_of(verifier(), envelope_with(b)).subcode == faults.FAILED_CHECK
