@@ -53,10 +53,13 @@ class Gateway:
         from gateway.endpoints.retrieve import StoredDocuments, retrieve_ports, retrieve_transaction
         from gateway.store.registry_query import SqlQueryStore
         from profiles.authorization import ALLOW_ALL
+        from profiles.xua.scope import QueryScope, RetrieveScope
         settings = self.settings
         self.query_store = SqlQueryStore(self.engine, self.mpi)
-        self.stored_query_ports = stored_query_ports(settings, self.query_store, policy=ALLOW_ALL)
-        self.retrieve_ports = retrieve_ports(settings, StoredDocuments(self.registry, self.blobs), policy=ALLOW_ALL)
+        documents = StoredDocuments(self.registry, self.blobs)
+        # the CH:XUA patient scope (the assertion's patient only) around each read's access rights
+        self.stored_query_ports = stored_query_ports(settings, self.query_store, policy=QueryScope(self.mpi, ALLOW_ALL))
+        self.retrieve_ports = retrieve_ports(settings, documents, policy=RetrieveScope(self.mpi, documents, ALLOW_ALL))
         self.stored_query = stored_query_transaction(settings, self.stored_query_ports)
         self.retrieve = retrieve_transaction(settings, self.retrieve_ports, self.blobs)
 
@@ -94,4 +97,7 @@ class Gateway:
 
 
 def build_root(settings: Settings) -> resource.Resource:
-    return Gateway(settings).build_root()
+    root = Gateway(settings).build_root()
+    from gateway.security.setup import install as install_security
+    install_security(root, settings)   # XUA seam when EPD_XUA_TRUST / serve --demo (off by default)
+    return root

@@ -85,19 +85,33 @@ def _upgrade(settings: Settings) -> None:
 def cmd_serve(args) -> int:
     from gateway.maintenance import build_root     # gateway.app's, plus the orphan sweep
     from gateway.server import run
+    from gateway.security.tls import TlsConfigError, listen_check, url_scheme
     settings = _settings(args)
+    if args.demo or settings.xua_dev_trust:
+        settings = _demo_security(settings)
+    try:
+        warning = listen_check(settings)
+    except TlsConfigError as exc:
+        raise CliError(str(exc)) from None
+    if warning:
+        print(warning, file=sys.stderr, flush=True)
+    from gateway.security.setup import xua_check
+    problem = xua_check(settings)
+    if problem:
+        raise CliError(problem)
     _upgrade(settings)
     if args.demo:
         from gateway.demo import load_demo
         for line in load_demo(settings):
             print(line, flush=True)
+    scheme = url_scheme(settings)
 
     def listening(host: str, port: int) -> None:
         shown = f"[{host}]" if ":" in host else host
-        base = settings.public_url.rstrip("/") or f"http://{shown}:{port}"
+        base = settings.public_url.rstrip("/") or f"{scheme}://{shown}:{port}"
         for label, path in ENDPOINTS:
             print(f"{label} {base}{path}", flush=True)
-        print(f"listening on http://{shown}:{port}/ (WSDLs at <endpoint>?wsdl)", flush=True)
+        print(f"listening on {scheme}://{shown}:{port}/ (WSDLs at <endpoint>?wsdl)", flush=True)
 
     try:
         return run(settings, build_root, workers=settings.workers, on_listening=listening)
@@ -109,6 +123,18 @@ def cmd_serve(args) -> int:
         if exc.errno in (errno.EACCES, errno.EADDRNOTAVAIL):
             raise CliError(f"cannot listen on {where}: {exc.strerror}") from None
         raise
+
+
+def _demo_security(settings: Settings) -> Settings:
+    """``serve --demo``: trust the development X-Assertion Provider (its key made now, before any
+    worker starts), and say loudly that this is not for production."""
+    import dataclasses
+    from gateway.security.provider import DEV_WARNING, DevelopmentProvider
+    provider = DevelopmentProvider(settings.data_dir)
+    provider.ensure()
+    print(DEV_WARNING, file=sys.stderr, flush=True)
+    print(f"development X-Assertion Provider certificate: {provider.cert_path}", flush=True)
+    return dataclasses.replace(settings, xua_dev_trust=True)
 
 
 def cmd_db_upgrade(args) -> int:
@@ -205,7 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="TCP port (default 8080; 0 picks a free one)")
     p.add_argument("--workers", type=int, help="worker processes on the one socket (default: one per core)")
-    p.add_argument("--demo", action="store_true", help="load the demo patients and documents first")
+    p.add_argument("--demo", action="store_true", help="load the demo patients and documents first, and trust "
+                   "the development X-Assertion Provider (epd-gateway xua issue; NOT for production)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("db", parents=[common], help="database schema and consistency")
@@ -236,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--email", help="the patient's e-mail address (emergency-access notices go there)")
     add.set_defaults(func=cmd_patient_add)
 
-    for name in ("valuesets", "conformance", "dbcheck", "policy"):
+    for name in ("valuesets", "conformance", "dbcheck", "policy", "xua"):
         try:
             module = importlib.import_module(f"gateway.commands.{name}")
         except ImportError:  # pragma: no cover

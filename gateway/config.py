@@ -43,6 +43,14 @@ class Settings:
     notify_from: str = ""                # their From: address
     orphan_grace: int = 3600             # seconds: younger unreferenced blobs/spool files are never swept
     sweep_interval: int = 3600           # seconds between orphan sweeps in `serve` (0: none, not at start-up either)
+    # -- security (gateway.security); all off by default ----------------------------------------
+    tls_cert: str = ""                   # PEM certificate (chain after the leaf); with tls_key: TLS
+    tls_key: str = ""                    # PEM private key
+    tls_client_ca: str = ""              # PEM bundle: client certificates required (mutual TLS)
+    xua_trust: str = ""                  # PEM bundle of trusted X-Assertion Provider certificates
+    xua_clock_skew: int = 60             # seconds tolerated around NotBefore/NotOnOrAfter
+    xua_cache_size: int = 1024           # verified assertions kept (by digest)
+    xua_dev_trust: bool = False          # trust the development provider's key (serve --demo)
 
     @property
     def effective_database_url(self) -> str:

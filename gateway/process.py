@@ -80,12 +80,14 @@ def _serve(fd: int, family: socket.AddressFamily, settings: Settings, build_root
                       observer=RequestObserver(metrics=metrics))
     site.on_connections = metrics.set_connections
     site.loads = loads
+    from gateway.security.tls import wrap_factory
+    factory = wrap_factory(site, settings)   # TLS / mutual TLS when EPD_TLS_CERT + EPD_TLS_KEY are set
     if shared:
-        port = BalancedPort._fromListeningDescriptor(reactor, fd, family, site)
-        port.gateway_site = site          # a TLS factory wrapping the site must keep this
+        port = BalancedPort._fromListeningDescriptor(reactor, fd, family, factory)
+        port.gateway_site = site          # the balanced accept reads the site under the TLS wrapper
         port.startListening()
     else:
-        reactor.adoptStreamPort(fd, family, site)
+        reactor.adoptStreamPort(fd, family, factory)
     reactor.run()
 
 
@@ -145,7 +147,8 @@ def run(settings: Settings, build_root: BuildRoot, workers: int | None = None,
         if on_listening is not None:
             on_listening(host, port)
         elif settings.port == 0:
-            print(f"listening on http://{host}:{port}/", flush=True)
+            from gateway.security.tls import url_scheme
+            print(f"listening on {url_scheme(settings)}://{host}:{port}/", flush=True)
         if workers == 1:
             _serve(sock.fileno(), sock.family, settings, build_root)
             sock.close()

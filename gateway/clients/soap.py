@@ -13,7 +13,7 @@ same decoder as the server's, large parts spooled to disk.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Sequence, Union
 
 import requests
 from lxml import etree
@@ -24,7 +24,47 @@ from gateway.soap.envelope import (NS_SOAP12, NS_WSA, WSA_ANONYMOUS, build_envel
 from gateway.soap.fault import SoapFault
 from gateway.soap.message import decode_message, encode_message
 
-__all__ = ["SoapClient", "SoapResponse", "SoapFaultError", "SoapTransportError"]
+__all__ = ["SoapClient", "SoapResponse", "SoapFaultError", "SoapTransportError", "add_security_header",
+           "ConfiguredSession"]
+
+NS_WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+
+#: an X-User Assertion as the caller has it: the bytes of the signed saml2:Assertion, or the element
+Assertion = Union[bytes, str, etree._Element]
+
+
+class ConfiguredSession(requests.Session):
+    """A ``requests.Session`` whose own ``verify`` (CA bundle) wins over ``REQUESTS_CA_BUNDLE`` /
+    ``CURL_CA_BUNDLE``: plain requests lets those environment variables replace a session's CA
+    bundle for every call that does not pass ``verify`` itself (zeep's transport does not)."""
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):  # noqa: D102
+        merged = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        if verify is None and self.verify is not True:
+            merged["verify"] = self.verify
+        return merged
+
+
+def add_security_header(envelope: etree._Element, assertion: Assertion) -> etree._Element:
+    """Put ``assertion`` (a signed saml2:Assertion) into a ``wsse:Security`` header of ``envelope``.
+
+    The assertion is copied byte for byte (a signed element must not be re-serialized differently);
+    no mustUnderstand, as in the eHealth Suisse samples (a gateway without XUA ignores the header).
+    """
+    from gateway.soap.xml import parse_xml
+    if isinstance(assertion, etree._Element):
+        # through bytes: tostring keeps the in-scope namespace declarations (xsi:type="xsd:...")
+        data = etree.tostring(assertion, with_tail=False)
+    else:
+        data = assertion.encode("utf-8") if isinstance(assertion, str) else assertion
+    element = parse_xml(data.strip())
+    header = envelope.find(f"{{{NS_SOAP12}}}Header")
+    if header is None:
+        header = etree.Element(f"{{{NS_SOAP12}}}Header")
+        envelope.insert(0, header)
+    security = etree.SubElement(header, f"{{{NS_WSSE}}}Security", nsmap={"wsse": NS_WSSE})
+    security.append(element)
+    return security
 
 
 class SoapFaultError(Exception):
@@ -71,17 +111,24 @@ def _header_text(envelope: etree._Element, local: str) -> str | None:
 
 
 class SoapClient:
-    """SOAP 1.2 over HTTP with WS-Addressing and MTOM/XOP, on ``requests``."""
+    """SOAP 1.2 over HTTP(S) with WS-Addressing and MTOM/XOP, on ``requests``.
+
+    TLS: ``verify`` is the CA bundle (a PEM file path) the server's certificate must chain to
+    (``True``: the system's); ``cert`` the client certificate for mutual TLS, ``(cert.pem, key.pem)``
+    or one PEM file holding both. ``assertion``: a signed X-User Assertion (CH:XUA) sent in
+    ``wsse:Security`` with every request; set :attr:`assertion` to renew it.
+    """
 
     def __init__(self, url: str, timeout: float = 60, *, session: requests.Session | None = None,
                  spool_threshold: int = DEFAULT_SPOOL_THRESHOLD, verify: bool | str = True,
-                 cert: str | tuple[str, str] | None = None) -> None:
+                 cert: str | tuple[str, str] | None = None, assertion: Assertion | None = None) -> None:
         self.url = url
         self.timeout = timeout
         self.session = session or requests.Session()
         self.spool_threshold = spool_threshold
         self.verify = verify
         self.cert = cert
+        self.assertion = assertion
 
     def call(self, action: str, body: etree._Element, attachments: Sequence[OutgoingAttachment] = (),
              mtom: bool = False, *, message_id: str | None = None) -> SoapResponse:
@@ -93,6 +140,8 @@ class SoapClient:
         """
         envelope = build_envelope(body, action, None, message_id or new_message_id(), to=self.url,
                                   reply_to=WSA_ANONYMOUS)
+        if self.assertion is not None:
+            add_security_header(envelope, self.assertion)
         message = encode_message(envelope, attachments, mtom=mtom, action=action)
         headers = {"Content-Type": message.content_type, "Content-Length": str(message.length),
                    "Accept": "application/soap+xml, multipart/related"}

@@ -43,7 +43,7 @@ import requests
 from lxml import etree
 from zeep.transports import Transport
 
-from gateway.clients.soap import SoapClient, SoapFaultError, SoapResponse, SoapTransportError
+from gateway.clients.soap import ConfiguredSession, SoapClient, SoapFaultError, SoapResponse, SoapTransportError
 from gateway.clients.submission import retrieve_request
 from gateway.soap.attachments import DEFAULT_SPOOL_THRESHOLD, OutgoingAttachment
 from gateway.soap.envelope import NS_SOAP12, NS_WSA, cid_from_href, read_fault
@@ -144,6 +144,8 @@ class XdsClient:
     :param spool_threshold: retrieved documents larger than this are spooled to disk.
     :param download_dir: where spooled retrieved documents are moved (default: a new temp directory
         per :meth:`retrieve` call).
+    :param assertion: a signed X-User Assertion (bytes or element) sent in ``wsse:Security`` with
+        every transaction (set :meth:`use_assertion` to renew it).
     :param require_action: refuse a reply without a wsa:Action header (IHE requires it; by default a
         reply without one is taken, a wrong one is always refused). The conformance plan sets it.
     """
@@ -152,21 +154,29 @@ class XdsClient:
                  session: requests.Session | None = None, verify: bool | str = True,
                  cert: str | tuple[str, str] | None = None,
                  spool_threshold: int = DEFAULT_SPOOL_THRESHOLD,
-                 download_dir: str | os.PathLike | None = None, require_action: bool = False) -> None:
+                 download_dir: str | os.PathLike | None = None, require_action: bool = False,
+                 assertion=None) -> None:
         self.repository_url = repository_url
+        self.assertion = assertion   # a signed X-User Assertion (CH:XUA) for every transaction
         self.require_action = require_action
         self.registry_url = registry_url
         self.timeout = timeout
-        self.session = session or requests.Session()
+        self.session = session or ConfiguredSession()
         if session is None:
             self.session.verify = verify
             self.session.cert = cert
         self.download_dir = Path(download_dir) if download_dir else None
         self.repository = SoapClient(repository_url, timeout, session=self.session,
-                                     spool_threshold=spool_threshold, verify=verify, cert=cert)
+                                     spool_threshold=spool_threshold, verify=verify, cert=cert,
+                                     assertion=assertion)
         self._zeep = None
 
     # ------------------------------------------------------------------ lifecycle
+    def use_assertion(self, assertion) -> None:
+        """Send ``assertion`` (CH:XUA) from now on (``None``: none)."""
+        self.assertion = assertion
+        self.repository.assertion = assertion
+
     def close(self) -> None:
         self.session.close()
 
@@ -326,6 +336,9 @@ class XdsClient:
         for child in list(body):
             body.remove(child)
         body.append(body_element)
+        if self.assertion is not None:
+            from gateway.clients.soap import add_security_header
+            add_security_header(envelope, self.assertion)
         action = envelope.findtext("{%s}Header/{%s}Action" % (NS_SOAP12, NS_WSA))
         headers = {"Content-Type": f'application/soap+xml; charset=utf-8; action="{action}"'}
         address = client.wsdl.services[REGISTRY_SERVICE].ports[REGISTRY_PORT].binding_options["address"]

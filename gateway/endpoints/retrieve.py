@@ -31,6 +31,13 @@ class StoredDocuments:
         self.store = store
         self.blobs = blobs
 
+    def patients_of(self, document_unique_ids):
+        """document uniqueId -> the patient id (CX) of its registry entry (for the XUA patient scope)."""
+        from gateway.store.registry import RegistryTx
+        with self.store.engine.connect() as conn:   # a read: no write lock
+            found = RegistryTx(conn).documents_by_unique_id(list(document_unique_ids))
+        return {uid: entry.patient_id for uid, entry in found.items()}
+
     def find(self, repository_unique_id: str, document_unique_id: str):
         hit = self.store.repository_document(repository_unique_id, document_unique_id)
         if hit is None or not self.blobs.exists(hit.sha256):

@@ -130,7 +130,8 @@ class SoapEndpoint(resource.Resource):
         remote = getattr(peer, "host", None)
         headers = {k.decode("latin-1").lower(): b", ".join(v).decode("latin-1")
                    for k, v in request.requestHeaders.getAllRawHeaders()}
-        ctx = RequestContext(remote_addr=remote, endpoint=self.name)
+        from gateway.security.tls import peer_principal
+        ctx = RequestContext(remote_addr=remote, endpoint=self.name, principal=peer_principal(request))
         content: BinaryIO = request.content
         size = _body_size(content)
         d = deferToThread(self._process, ctx, headers, content, remote, size)

@@ -39,6 +39,8 @@ def echo(req: SoapRequest, ctx: RequestContext) -> SoapReply:
     body.set("pid", str(os.getpid()))
     body.set("transaction", ctx.transaction)
     body.set("request-id", ctx.request_id)
+    body.set("tls-subject", ctx.principal.tls_subject or "")
+    body.set("tls-subject", ctx.principal.tls_subject or "")
     attachments = []
     for include in body.iter(f"{{{NS_XOP}}}Include"):
         att = req.resolve_include(include)
@@ -107,8 +109,12 @@ MAX_REQUEST_SIZE = 2 << 20
 SPOOL_THRESHOLD = 256 << 10
 
 
-def start_echo(data_dir: Path, workers: int = 1, **settings: object):
-    """This app as a real server on 127.0.0.1 (port 0), started and answering."""
-    from support.server import start_server
+def start_echo(data_dir: Path, workers: int = 1, *, verify: bool | str = True,
+               cert: tuple[str, str] | None = None, **settings: object):
+    """This app as a real server on 127.0.0.1 (port 0), started and answering (``verify``/``cert``:
+    what the start-up check presents when the settings turn TLS on)."""
+    from support.server import make_server
     settings = {"max_request_size": MAX_REQUEST_SIZE, "spool_threshold": SPOOL_THRESHOLD, **settings}
-    return start_server(data_dir, app=APP, workers=workers, **settings)
+    srv = make_server(data_dir, app=APP, **settings)
+    srv.verify, srv.cert = verify, cert
+    return srv.start(workers=workers)

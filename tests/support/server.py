@@ -29,7 +29,7 @@ import requests
 
 REPO = Path(__file__).resolve().parents[2]
 VECTORS = REPO / "tests" / "vectors" / "epr-by-example"
-_LISTENING = re.compile(r"listening on (http://[^/\s]+)/")
+_LISTENING = re.compile(r"listening on (https?://[^/\s]+)/")
 
 
 @dataclass
@@ -40,6 +40,8 @@ class RunningServer:
     proc: subprocess.Popen | None = None
     base_url: str = ""
     output: collections.deque = field(default_factory=lambda: collections.deque(maxlen=5000))
+    verify: bool | str = True                  # TLS: the CA bundle the start-up check trusts
+    cert: tuple[str, str] | None = None        # mutual TLS: the start-up check's client certificate
 
     # -- addresses -------------------------------------------------------------------------------
     @property
@@ -119,7 +121,8 @@ class RunningServer:
         threading.Thread(target=self._drain, daemon=True).start()   # the pipe must never fill
         while time.monotonic() < deadline:
             try:
-                requests.get(self.base_url + "/health", timeout=5)   # any answer: a worker serves
+                requests.get(self.base_url + "/health", timeout=5, verify=self.verify,
+                             cert=self.cert)                  # any answer: a worker serves
                 return self
             except requests.RequestException:
                 time.sleep(0.05)
@@ -192,7 +195,12 @@ def post_raw(url: str, body: bytes, content_type: str = "application/soap+xml; c
     """POST bytes as they are (no SOAP client in between): (status, Content-Type, body)."""
     import http.client
     u = urlparse(url)
-    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
+    if u.scheme == "https":   # the CA the test process trusts (REQUESTS_CA_BUNDLE, as requests does)
+        import ssl
+        ctx = ssl.create_default_context(cafile=os.environ.get("REQUESTS_CA_BUNDLE") or None)
+        conn = http.client.HTTPSConnection(u.hostname, u.port, timeout=timeout, context=ctx)
+    else:
+        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=timeout)
     try:
         conn.request("POST", u.path, body=body, headers={"Content-Type": content_type})
         r = conn.getresponse()
