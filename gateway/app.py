@@ -10,10 +10,12 @@ from twisted.web import resource
 
 from gateway.config import Settings
 from gateway.server import HealthResource, Operation
-from gateway.store.blobs import BlobStore
+from gateway.store.blobs import BlobStore, DocumentBlobs
 from gateway.store.db import make_engine
 from gateway.store.registry import SqlRegistryStore
 from profiles.xds import constants as C
+from profiles.xds.provide_register import ProvideAndRegisterPorts
+from profiles.xds.register import RegisterPorts
 from profiles.xds.registry import RegistryPolicy
 
 def load_valuesets(settings: Settings):
@@ -39,12 +41,16 @@ class Gateway:
         self.settings = settings
         self.engine = make_engine(settings.effective_database_url)
         self.mpi = MpiStore(self.engine, settings.mpi_oid)
-        self.registry = SqlRegistryStore(self.engine)
+        self.registry = SqlRegistryStore(self.engine, patients=self.mpi)
         self.blobs = BlobStore(settings.blob_dir)
         self.valuesets = load_valuesets(settings)
         self.policy = RegistryPolicy(mpi_oid=settings.mpi_oid,
                                      extra_validators=(swiss_validator(settings, self.valuesets),))
-        self.xds = XdsService(settings, self.registry, self.blobs, self.mpi, self.policy)
+        # the ports of the XDS write use cases, bound once here
+        self.provide_ports = ProvideAndRegisterPorts(self.registry, DocumentBlobs(self.blobs), self.policy,
+                                                     settings.repository_unique_id)
+        self.register_ports = RegisterPorts(self.registry, self.policy)
+        self.xds = XdsService(settings, self.registry, self.blobs, self.provide_ports, self.register_ports)
 
     def health(self) -> dict:
         return {"annex3_valuesets": self.valuesets.version,

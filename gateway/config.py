@@ -25,6 +25,7 @@ class Settings:
     spool_threshold: int = 1 << 20       # request bodies past this go to a temp file
     max_request_size: int = 512 << 20    # past this: SOAP fault, body discarded
     max_query_results: int = 10000        # ITI-18 XDSTooManyResults threshold
+    max_submission_objects: int = 2000   # ITI-41/42: registry objects (or documents) per submission
     allow_folders: bool = False          # Swiss EPR forbids Folders; generic IHE behaviour behind it
     valuesets_file: str = ""             # empty: the packaged annex 3 release
     log_level: str = "info"

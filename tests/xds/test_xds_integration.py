@@ -164,9 +164,39 @@ def test_register_iti42_and_non_identical_hash(gateway):
     again = DocumentSpec(b"different bytes, same uniqueId", unique_id=d.unique_id)
     rr = register(gateway, submit_objects_request(gateway.pid, [again], for_register=True))
     assert codes(rr) == ["XDSNonIdenticalHash"]
+    # an identical resubmission (same uniqueId, hash and size) is accepted: IHE, NIST XDS test 12004
+    # (issue 14 item 9); both entries are found by queries
     same = DocumentSpec(b"registered elsewhere", unique_id=d.unique_id)
-    rr = register(gateway, submit_objects_request(gateway.pid, [same], for_register=True))
-    assert codes(rr) == ["XDSDuplicateUniqueIdInRegistry"]
+    rr = register(gateway, submit_objects_request(gateway.pid, [same], for_register=True,
+                                                  repository_unique_id="1.2.3.77"))
+    assert status(rr) == "Success", errors(rr)
+    found = get_documents(gateway, d.unique_id)
+    assert len(found) == 2 and len({eo.get("id") for eo in found}) == 2
+
+
+def test_identical_iti41_resubmission_is_accepted_and_retrievable(gateway):
+    d = DocumentSpec(b"provided twice")
+    assert status(provide(gateway, [d])) == "Success"
+    rr = provide(gateway, [DocumentSpec(b"provided twice", unique_id=d.unique_id)])
+    assert status(rr) == "Success", errors(rr)
+    assert len(get_documents(gateway, d.unique_id)) == 2
+    rr, docs = retrieve(gateway, [d.unique_id])
+    assert status(rr) == "Success" and docs[d.unique_id][1] == b"provided twice"
+    rr = provide(gateway, [DocumentSpec(b"provided, but other bytes", unique_id=d.unique_id)])
+    assert codes(rr) == ["XDSNonIdenticalHash"]
+    assert len(get_documents(gateway, d.unique_id)) == 2
+
+
+def get_documents(gw, unique_id):
+    """ITI-18 GetDocuments by uniqueId (LeafClass): the ExtrinsicObjects found."""
+    req = etree.Element(f"{{{C.NS_QUERY}}}AdhocQueryRequest", nsmap={"query": C.NS_QUERY, "rim": C.NS_RIM})
+    etree.SubElement(req, f"{{{C.NS_QUERY}}}ResponseOption", returnType="LeafClass", returnComposedObjects="true")
+    aq = etree.SubElement(req, C.rim("AdhocQuery"), id="urn:uuid:5c4f972b-d56b-40ac-a5fc-c8ca9b40b9d4")
+    slot = etree.SubElement(aq, C.rim("Slot"), name="$XDSDocumentEntryUniqueId")
+    etree.SubElement(etree.SubElement(slot, C.rim("ValueList")), C.rim("Value")).text = f"('{unique_id}')"
+    resp = SoapClient(gw.registry_url).call(C.ACTION_ITI18, req)
+    assert resp.body.get("status").endswith("Success"), etree.tostring(resp.body)
+    return resp.body.findall(f".//{C.rim('ExtrinsicObject')}")
 
 
 def test_register_requires_hash_size_repository(gateway):
