@@ -300,7 +300,9 @@ def plan_checked(sub: Submission, reader: RegistryReader, patients: PatientIndex
                 errors.append(M.RELATIONSHIP_TARGET_OTHER_PATIENT(loc, type=kind, target=a.target,
                                                                   pid=target.patient_id))
                 continue
-            if a.type in C.REPLACING_RELATIONSHIPS or a.type == C.ASSOC_APND:
+            # a replacement, an addendum or a transformation of a Deprecated document is refused
+            # (ITI TF-3 4.2.2.2; NIST XDS test 11994 for XFRM)
+            if a.type in C.REPLACING_RELATIONSHIPS or a.type in (C.ASSOC_APND, C.ASSOC_XFRM):
                 if target.status != "Approved":
                     errors.append(M.RELATIONSHIP_TARGET_DEPRECATED(loc, type=kind, target=a.target))
                     continue

@@ -207,3 +207,16 @@ def test_patient_ids_are_kept_in_the_registry_form():
     registry keys the entry by ID^^^&OID&ISO so that queries find it."""
     p = plan(submit_objects_request(f"4711^^^MPI&{MPI}&ISO", [DocumentSpec(b"x")], for_register=True))
     assert p.documents[0].patient_id == PID and p.submission.submission_set.patient_id == PID
+
+
+@pytest.mark.parametrize("kind", [C.ASSOC_XFRM, C.ASSOC_APND, C.ASSOC_RPLC, C.ASSOC_XFRM_RPLC])
+def test_relationship_to_a_deprecated_target_is_refused(kind):
+    """Issue 14 item 7: XFRM, like RPLC and APND, needs an Approved target."""
+    old = _stored("urn:uuid:aaaaaaaa-0000-4000-8000-000000000009", status="Deprecated")
+    sor = submit_objects_request(PID, [DocumentSpec(b"x", entry_id="New01")], for_register=True)
+    rol = sor.find(C.rim("RegistryObjectList"))
+    etree.SubElement(rol, C.rim("Association"), id="urn:uuid:aaaaaaaa-0000-4000-8000-0000000000a9",
+                     associationType=kind, sourceObject="New01", targetObject=old.entry_uuid)
+    with pytest.raises(XdsFailure) as exc:
+        plan(sor, FakeRegistry([old]))
+    assert codes(exc) == ["XDSRegistryError"]
