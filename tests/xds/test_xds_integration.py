@@ -239,3 +239,54 @@ def test_faults_unknown_action_wrong_type_malformed(gateway):
     with pytest.raises(SoapFaultError) as exc:
         SoapClient(gateway.registry_url).call(C.ACTION_ITI42, etree.Element("{urn:x}y"))
     assert exc.value.code.endswith("Sender")
+
+
+def blob_files(gw):
+    return sorted(p.name for p in (gw.data_dir / "blobs").glob("??/??/*") if p.is_file())
+
+
+def test_an_invalid_submission_writes_no_blob(gateway):
+    """ITI-41 in its natural order: the checks that need no database (IHE rules, annex 3, hash and
+    size of each attachment) run before any blob is written (issue 9)."""
+    before = blob_files(gateway)
+    bad_code = DocumentSpec(b"invalid metadata, never stored " + gateway.pid.encode(), class_code=("nope", "1.2.3"))
+    rr = provide(gateway, [bad_code])
+    assert status(rr) == "Failure" and "XDSRegistryMetadataError" in codes(rr)
+    wrong_hash = DocumentSpec(b"hash that does not match " + gateway.pid.encode(), include_hash=True)
+    body, parts = provide_and_register_request(gateway.pid, [wrong_hash])
+    for slot in body.iter(C.rim("Slot")):
+        if slot.get("name") == "hash":
+            slot.find(f"{C.rim('ValueList')}/{C.rim('Value')}").text = "0" * 40
+    resp = SoapClient(gateway.repository_url).call(
+        C.ACTION_ITI41, body, [OutgoingAttachment(c, m, data=d) for c, m, d in parts], mtom=True)
+    assert codes(resp.body) == ["XDSRepositoryMetadataError"]
+    unknown_patient = DocumentSpec(b"for nobody " + gateway.pid.encode())
+    rr = provide(gateway, [unknown_patient], patient="NOPE^^^&2.16.756.5.30.1.999.1.1&ISO")
+    assert codes(rr) == ["XDSUnknownPatientId"]
+    assert blob_files(gateway) == before
+    ok = DocumentSpec(b"valid, stored " + gateway.pid.encode())
+    assert status(provide(gateway, [ok])) == "Success"
+    assert len(blob_files(gateway)) == len(before) + 1
+
+
+def test_a_mime_part_nothing_refers_to_is_missing_document_metadata(gateway):
+    """Issue 14 item 6: an attachment no xds:Document refers to is a document without metadata."""
+    d = DocumentSpec(b"with a stray part")
+    body, parts = provide_and_register_request(gateway.pid, [d])
+    atts = [OutgoingAttachment(c, m, data=data) for c, m, data in parts]
+    atts.append(OutgoingAttachment("stray-part@epd-test", "application/pdf", data=b"%PDF-1.4 no metadata"))
+    resp = SoapClient(gateway.repository_url).call(C.ACTION_ITI41, body, atts, mtom=True)
+    assert status(resp.body) == "Failure" and codes(resp.body) == ["XDSMissingDocumentMetadata"]
+    assert any("stray-part@epd-test" in e[1] for e in errors(resp.body))
+    assert retrieve(gateway, [d.unique_id])[1] == {}
+
+
+def test_too_many_objects_in_one_submission_is_refused(gateway):
+    """Issue 14 item 2: more registry objects than max_submission_objects (default 2000) ->
+    XDSRegistryError naming the limit, nothing stored."""
+    docs = [DocumentSpec(f"doc {i}".encode()) for i in range(1001)]   # 1001 entries + 1001 HasMember + 1 set
+    sor = submit_objects_request(gateway.pid, docs, for_register=True)
+    rr = register(gateway, sor)
+    assert status(rr) == "Failure" and codes(rr) == ["XDSRegistryError"]
+    assert any("2000" in e[1] and "max_submission_objects" in e[1] for e in errors(rr))
+    assert get_documents(gateway, docs[0].unique_id) == []
