@@ -7,7 +7,6 @@ replacement of the same document) raise ``XdsFailure`` and roll the whole submis
 """
 from __future__ import annotations
 
-import dataclasses
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -56,8 +55,23 @@ _VALUES = bindparam("values", expanding=True)
 _d, _f, _a, _s = T.documents.c, T.folders.c, T.associations.c, T.submission_sets.c
 _DOC_COLS = (_d.entry_uuid, _d.unique_id, _d.patient_id, _d.status, _d.lid, _d.version, _d.hash)
 _u = T.document_unique_ids.c
-_DOCS_BY_UNIQUE_ID = (select(*_DOC_COLS, _u.size).join(T.document_unique_ids, _u.unique_id == _d.unique_id)
-                      .where(_d.unique_id.in_(_VALUES)))
+_REGISTERED_UNIQUE_IDS = select(_u.unique_id, _u.hash, _u.size).where(_u.unique_id.in_(_VALUES))
+_CLAIM: dict[str, object] = {}
+
+
+def _claim_statement(dialect: str):
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING unique_id (SQLite 3.35+ and PostgreSQL): the
+    uniqueIds this statement registered; a conflicting row of a concurrent transaction is waited
+    for, so the uniqueIds not returned are registered and committed (or ours already)."""
+    stmt = _CLAIM.get(dialect)
+    if stmt is None:
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        stmt = _CLAIM[dialect] = (insert(T.document_unique_ids).on_conflict_do_nothing(index_elements=["unique_id"])
+                                  .returning(_u.unique_id))
+    return stmt
 _FOLDER_TEXTS = select(_f.entry_uuid, _f.xml).where(_f.entry_uuid.in_(_VALUES))
 _r = T.repository_documents.c
 _REPOSITORY_UIDS = select(_r.unique_id).where(_r.repository_unique_id == bindparam("repository"),
@@ -68,8 +82,7 @@ _FOLDERS_CONTAINING = (select(_a.target, _a.source).join(T.folders, T.folders.c.
                        .where(_a.type == C.ASSOC_HAS_MEMBER, _a.target.in_(_VALUES)))
 _DEPRECATE = (update(T.documents).where(and_(_d.entry_uuid == bindparam("uuid"), _d.status == "Approved"))
               .values(status="Deprecated"))
-_INSERT = {t.name: t.insert() for t in (T.submission_sets, T.documents, T.document_unique_ids, T.folders,
-                                        T.folder_codes,
+_INSERT = {t.name: t.insert() for t in (T.submission_sets, T.documents, T.folders, T.folder_codes,
                                         T.document_codes, T.document_authors, T.document_reference_ids,
                                         T.submission_set_authors, T.associations, T.repository_documents)}
 
@@ -128,12 +141,18 @@ class RegistryTx:
         uuids, found = self._lookup(uuids, "D")
         return {u: found[u] for u in uuids if u in found}
 
-    def documents_by_unique_id(self, unique_ids):
-        out: dict[str, StoredDocument] = {}
-        for chunk in _chunks(unique_ids):
-            for r in self.conn.execute(_DOCS_BY_UNIQUE_ID, {"values": chunk}):
-                out[r.unique_id] = StoredDocument(r.entry_uuid, r.unique_id, r.patient_id, r.status, r.lid,
-                                                  r.version, r.hash, r.size)
+    def claim_document_unique_ids(self, claims):
+        claimed: set[str] = set()
+        stmt = _claim_statement(self.conn.dialect.name)
+        for chunk in _chunks(claims):
+            rows = [dict(unique_id=u, hash=claims[u][0], size=claims[u][1]) for u in chunk]
+            claimed.update(self.conn.scalars(stmt, _rows(rows)) if len(rows) == 1 else
+                           (r.unique_id for r in self.conn.execute(stmt, rows)))
+        taken = [u for u in claims if u not in claimed]
+        out: dict[str, tuple[str | None, int | None]] = {}
+        for chunk in _chunks(taken):
+            for r in self.conn.execute(_REGISTERED_UNIQUE_IDS, {"values": chunk}):
+                out[r.unique_id] = (r.hash, r.size)
         return out
 
     def folders_by_uuid(self, uuids):
@@ -211,10 +230,6 @@ class RegistryTx:
                 source_id=ss.source_id, submission_time=pad_dtm(ss.submission_time),
                 content_type_code=_c(ss.content_type_code), content_type_scheme=_s(ss.content_type_code),
                 seq=seq, xml=plan.xml(ss)))
-            uid_rows = [dict(unique_id=d.unique_id, hash=d.hash, size=int(d.size) if d.size and d.size.isdigit()
-                             else None) for d in plan.documents if d.unique_id not in plan.resubmitted_unique_ids]
-            if uid_rows:
-                conn.execute(_INSERT[T.document_unique_ids.name], _rows(uid_rows))
             if doc_rows:
                 conn.execute(_INSERT[T.documents.name], _rows(doc_rows))
             for f in plan.folders:
@@ -252,7 +267,9 @@ class RegistryTx:
     def add_repository_documents(self, rows: list) -> None:
         """The repository's records (``profiles.xds.ports.RepositoryDocument`` or plain dicts)."""
         self._forget()
-        rows = [r if isinstance(r, dict) else dataclasses.asdict(r) for r in rows]
+        rows = [r if isinstance(r, dict) else dict(
+            repository_unique_id=r.repository_unique_id, unique_id=r.unique_id, sha1=r.sha1, sha256=r.sha256,
+            size=r.size, mime_type=r.mime_type) for r in rows]
         if rows:
             try:
                 self.conn.execute(_INSERT[T.repository_documents.name], _rows(rows))

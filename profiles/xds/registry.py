@@ -51,7 +51,11 @@ class RegistryReader(Protocol):
     """What registration needs to know of the registry (read in the writing transaction)."""
 
     def documents_by_uuid(self, uuids: Iterable[str]) -> dict[str, StoredDocument]: ...
-    def documents_by_unique_id(self, unique_ids: Iterable[str]) -> dict[str, StoredDocument]: ...
+    def claim_document_unique_ids(self, claims: dict[str, tuple[str | None, int | None]]
+                                  ) -> dict[str, tuple[str | None, int | None]]:
+        """Register the DocumentEntry uniqueIds of ``claims`` (uniqueId -> (hash, size)) that are not
+        registered yet (inside this transaction: rolled back with it); for the others, return the
+        (hash, size) they were first registered with. Racing claims of one uniqueId see each other."""
     def folders_by_uuid(self, uuids: Iterable[str]) -> dict[str, StoredFolder]: ...
     def package_unique_ids_in_use(self, unique_ids: Iterable[str]) -> set[str]: ...
     def associations_exist(self, uuids: Iterable[str]) -> set[str]: ...
@@ -239,17 +243,18 @@ def plan_checked(sub: Submission, reader: RegistryReader, patients: PatientIndex
 
     # -- uniqueness against the registry: a document registered again with the same hash and size
     # is accepted (ITI TF-3 4.2.3.2.26, NIST test 12004), another hash is XDSNonIdenticalHash
-    existing_by_uid = reader.documents_by_unique_id([d.unique_id for d in sub.documents])
+    claims = {d.unique_id: (d.hash, int(d.size) if d.size and d.size.isdigit() else None) for d in sub.documents}
+    registered = reader.claim_document_unique_ids(claims)
     for d in sub.documents:
-        old = existing_by_uid.get(d.unique_id)
-        if old is None:
+        if d.unique_id not in registered:
             continue
-        if not (old.hash and d.hash):
+        old_hash, old_size = registered[d.unique_id]
+        if not (old_hash and d.hash):
             errors.append(M.DOCUMENT_UNIQUE_ID_IN_USE(d.entry_uuid, uid=d.unique_id))
-        elif old.hash.lower() != d.hash.lower():
-            errors.append(M.NON_IDENTICAL_HASH(d.entry_uuid, uid=d.unique_id, old=old.hash, new=d.hash))
-        elif old.size is not None and d.size is not None and str(old.size) != d.size:
-            errors.append(M.NON_IDENTICAL_SIZE(d.entry_uuid, uid=d.unique_id, old=old.size, new=d.size))
+        elif old_hash.lower() != d.hash.lower():
+            errors.append(M.NON_IDENTICAL_HASH(d.entry_uuid, uid=d.unique_id, old=old_hash, new=d.hash))
+        elif old_size is not None and d.size is not None and str(old_size) != d.size:
+            errors.append(M.NON_IDENTICAL_SIZE(d.entry_uuid, uid=d.unique_id, old=old_size, new=d.size))
         else:
             plan.resubmitted_unique_ids.add(d.unique_id)
     pkg_uids = [ss.unique_id] + [f.unique_id for f in sub.folders]

@@ -30,6 +30,7 @@ class MemoryRegistry:
         self.packages: set[str] = set()                    # uniqueIds of submission sets and folders
         self.associations: dict[str, tuple[str, str, str]] = {}
         self.repository: dict[tuple[str, str], object] = {}
+        self.unique_ids: dict[str, tuple] = {}             # the claimed DocumentEntry uniqueIds
         self.transactions = 0
 
     @contextmanager
@@ -41,7 +42,7 @@ class MemoryRegistry:
 
     def _state(self):
         return dict(documents=self.documents, texts=self.texts, folders=self.folders, packages=self.packages,
-                    associations=self.associations, repository=self.repository)
+                    associations=self.associations, repository=self.repository, unique_ids=self.unique_ids)
 
     def _restore(self, state) -> None:
         for k, v in state.items():
@@ -61,9 +62,11 @@ class MemoryTx:
     def documents_by_uuid(self, uuids):
         return {u: self.state["documents"][u] for u in uuids if u in self.state["documents"]}
 
-    def documents_by_unique_id(self, unique_ids):
-        by = {d.unique_id: d for d in self.state["documents"].values()}
-        return {u: by[u] for u in unique_ids if u in by}
+    def claim_document_unique_ids(self, claims):
+        registered = self.state.setdefault("unique_ids", {})
+        out = {u: registered[u] for u in claims if u in registered}
+        registered.update({u: c for u, c in claims.items() if u not in out})
+        return out
 
     def folders_by_uuid(self, uuids):
         return {u: self.state["folders"][u] for u in uuids if u in self.state["folders"]}

@@ -27,9 +27,9 @@ class FakeRegistry:
     def documents_by_uuid(self, uuids):
         return {u: self.docs[u] for u in uuids if u in self.docs}
 
-    def documents_by_unique_id(self, uids):
+    def claim_document_unique_ids(self, claims):
         by = {d.unique_id: d for d in self.docs.values()}
-        return {u: by[u] for u in uids if u in by}
+        return {u: (by[u].hash, by[u].size) for u in claims if u in by}
 
     def folders_by_uuid(self, uuids):
         return {u: self.folders[u] for u in uuids if u in self.folders}
