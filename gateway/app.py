@@ -61,14 +61,18 @@ class Gateway:
         from gateway.endpoints.pdq import build_pdq_endpoint
         from gateway.endpoints.pix import build_pix_endpoint
         from gateway.endpoints.registry_query import handle_stored_query
-        from gateway.endpoints.xds import build_registry_endpoint, build_repository_endpoint
+        from gateway.endpoints.xds import (build_registry_endpoint, build_repository_endpoint, iti41_transaction,
+                                           iti42_transaction)
         root = resource.Resource()
         xds = resource.Resource()
         root.putChild(b"xds", xds)
-        xds.putChild(b"repository", build_repository_endpoint(self.xds))
+        # ITI-41 and ITI-42: parse -> use case over the ports bound in __init__ -> render
+        iti41 = iti41_transaction(self.settings, self.provide_ports)
+        iti42 = iti42_transaction(self.settings, self.register_ports)
+        xds.putChild(b"repository", build_repository_endpoint(self.xds, iti41))
         stored_query = Operation(partial(handle_stored_query, settings=self.settings, engine=self.engine,
                                          mpi=self.mpi, result_filter=None), "ITI-18")
-        xds.putChild(b"registry", build_registry_endpoint(self.xds, {C.ACTION_ITI18: stored_query}))
+        xds.putChild(b"registry", build_registry_endpoint(self.xds, {C.ACTION_ITI18: stored_query}, iti42=iti42))
         root.putChild(b"pix", build_pix_endpoint(self.settings, self.mpi))
         root.putChild(b"pdq", build_pdq_endpoint(self.settings, self.mpi))
         root.putChild(b"health", HealthResource(self.health))

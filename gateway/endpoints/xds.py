@@ -155,18 +155,21 @@ class XdsService:
         return hit.mime_type, hit.sha256
 
 
-def build_repository_endpoint(service: XdsService, pipeline=None) -> SoapEndpoint:
+def build_repository_endpoint(service: XdsService, iti41: Transaction | None = None, pipeline=None) -> SoapEndpoint:
+    """``POST /xds/repository``: ITI-41 (``iti41``, default: over the service's ports) and ITI-43."""
     def iti43(req: SoapRequest, ctx: RequestContext) -> SoapReply:
         return service.retrieve(req.body)
 
     return SoapEndpoint("xds-repository", {
-        C.ACTION_ITI41: iti41_transaction(service.settings, service.provide_ports),
+        C.ACTION_ITI41: iti41 or iti41_transaction(service.settings, service.provide_ports),
         C.ACTION_ITI43: Operation(iti43, "ITI-43"),
     }, WSDL_DIR / "xds-repository.wsdl", service.settings, pipeline=pipeline)
 
 
-def build_registry_endpoint(service: XdsService, extra_handlers: dict | None = None, pipeline=None) -> SoapEndpoint:
-    handlers: dict = {C.ACTION_ITI42: iti42_transaction(service.settings, service.register_ports)}
+def build_registry_endpoint(service: XdsService, extra_handlers: dict | None = None, pipeline=None, *,
+                            iti42: Transaction | None = None) -> SoapEndpoint:
+    """``POST /xds/registry``: ITI-42 (``iti42``, default: over the service's ports) and ``extra_handlers`` (ITI-18)."""
+    handlers: dict = {C.ACTION_ITI42: iti42 or iti42_transaction(service.settings, service.register_ports)}
     handlers.update(extra_handlers or {})
     return SoapEndpoint("xds-registry", handlers, WSDL_DIR / "xds-registry.wsdl", service.settings,
                         pipeline=pipeline)

@@ -88,4 +88,5 @@ def register(ctx: RequestContext, request: SubmissionRequest, ports: RegisterPor
                 tx.apply(plan_checked(sub, tx, tx.patients, ports.policy, now=ports.now()))
         except XdsFailure as failure:
             errors = failure.errors
-    return registry_outcome(errors, audit_facts(TRANSACTION, sub))
+    repositories = tuple(dict.fromkeys(d.repository_unique_id for d in sub.documents if d.repository_unique_id))
+    return registry_outcome(errors, audit_facts(TRANSACTION, sub, repository_unique_ids=repositories))

@@ -141,3 +141,30 @@ def test_identical_resubmission_is_a_second_entry_and_different_hash_is_refused(
     assert [e.code for e in exc.value.errors] == ["XDSNonIdenticalHash"]
     assert before == {t: count(engine, t) for t in before}
     engine.dispose()
+
+
+def test_racing_identical_submissions_of_one_unique_id_are_all_registered(db_url):
+    """The uniqueId claim waits for a racing transaction instead of failing on it: identical
+    submissions racing for one uniqueId are all accepted (each a registry entry)."""
+    engine = make_engine(db_url)
+    store = SqlRegistryStore(engine)
+    d = DocumentSpec(b"raced")
+    results = []
+    barrier = threading.Barrier(3)
+
+    def go():
+        sor = submit_objects_request(PID, [DocumentSpec(b"raced", unique_id=d.unique_id)], for_register=True)
+        barrier.wait()
+        try:
+            register(store, sor)
+            results.append("ok")
+        except XdsFailure as exc:
+            results.append(exc.errors[0].code)
+
+    threads = [threading.Thread(target=go) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == ["ok"] * 3 and count(engine, "xds_document") == 3 and count(engine, "xds_document_unique_id") == 1
+    engine.dispose()

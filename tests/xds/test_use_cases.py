@@ -118,6 +118,7 @@ def test_iti42_success_and_failure(ports):
                    ports[1])
     assert out.status == SUCCESS and out.audit.transaction == "ITI-42"
     assert out.audit.document_unique_ids == (d.unique_id,) and out.audit.patient_ids == (PID,)
+    assert out.audit.repository_unique_ids == ("2.999.1.2.3.5",)    # the entries' repositoryUniqueId (client default)
     sor = submit_objects_request(PID, [DocumentSpec(b"y")], for_register=False)   # no hash, size, repository
     out = register(RequestContext(), read_submission(sor, None), ports[1])
     assert out.status == FAILURE and codes(out) == ["XDSRegistryMetadataError"]
