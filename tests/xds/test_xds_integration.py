@@ -290,3 +290,23 @@ def test_too_many_objects_in_one_submission_is_refused(gateway):
     assert status(rr) == "Failure" and codes(rr) == ["XDSRegistryError"]
     assert any("2000" in e[1] and "max_submission_objects" in e[1] for e in errors(rr))
     assert get_documents(gateway, docs[0].unique_id) == []
+
+
+def test_an_attachment_reusing_the_root_content_id_is_a_sender_fault(gateway):
+    """Issue 14 item 6, on the wire: HTTP 400 with a SOAP Sender fault, nothing stored."""
+    from gateway.soap.envelope import build_envelope, serialize
+    d = DocumentSpec(b"shadowed")
+    body, parts = provide_and_register_request(gateway.pid, [d])
+    root = serialize(build_envelope(body, C.ACTION_ITI41, None, to=gateway.repository_url))
+    boundary = b"MIMEboundary-root-reuse"
+    out = (b"--" + boundary + b'\r\nContent-Type: application/xop+xml; charset=UTF-8; type="application/soap+xml"'
+           b"\r\nContent-ID: <root@epd-test>\r\n\r\n" + root)
+    for cid in (parts[0][0], "root@epd-test"):
+        out += (b"\r\n--" + boundary + b"\r\nContent-Type: application/octet-stream\r\nContent-ID: <"
+                + cid.encode() + b">\r\n\r\n" + parts[0][2])
+    out += b"\r\n--" + boundary + b"--\r\n"
+    ctype = ('multipart/related; type="application/xop+xml"; start="<root@epd-test>"; '
+             f'start-info="application/soap+xml"; boundary="{boundary.decode()}"')
+    st, _, reply = post_raw(gateway.repository_url, out, ctype)
+    assert st == 400 and b"Sender" in reply and b"root part" in reply
+    assert retrieve(gateway, [d.unique_id])[1] == {}
