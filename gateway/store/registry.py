@@ -72,6 +72,8 @@ def _claim_statement(dialect: str):
         stmt = _CLAIM[dialect] = (insert(T.document_unique_ids).on_conflict_do_nothing(index_elements=["unique_id"])
                                   .returning(_u.unique_id))
     return stmt
+
+
 _FOLDER_TEXTS = select(_f.entry_uuid, _f.xml).where(_f.entry_uuid.in_(_VALUES))
 _r = T.repository_documents.c
 _REPOSITORY_UIDS = select(_r.unique_id).where(_r.repository_unique_id == bindparam("repository"),
