@@ -161,6 +161,8 @@ class _Reader:
         d.object_type = el.get("objectType") or ""
         d.mime_type = el.get("mimeType") or ""
         d.is_opaque = el.get("isOpaque")
+        cvi = el.find(R("ContentVersionInfo"))
+        d.content_version = cvi.get("versionName") if cvi is not None else None
         cls = self.classifications(d)
         ext = self.external_ids(d)
         d.class_code = self.single_code(cls, C.DE_CLASS_CODE, "classCode", doc_id)
@@ -349,7 +351,8 @@ def _render_external_identifier(parent, ei: ExternalIdentifier) -> None:
 
 def render_object(obj: RegistryObject):
     """The ebRIM element of one model object (ExtrinsicObject, RegistryPackage or Association),
-    children in ebRIM 3.0 order: Slot, Name, Description, VersionInfo, Classification, ExternalIdentifier."""
+    children in ebRIM 3.0 order: Slot, Name, Description, VersionInfo, Classification,
+    ExternalIdentifier (and an ExtrinsicObject's ContentVersionInfo)."""
     if isinstance(obj, DocumentEntry):
         el = etree.Element(R("ExtrinsicObject"), nsmap={"rim": C.NS_RIM})
     elif isinstance(obj, Association):
@@ -380,6 +383,8 @@ def render_object(obj: RegistryObject):
         _render_classification(el, cl)
     for ei in obj.external_identifiers:
         _render_external_identifier(el, ei)
+    if isinstance(obj, DocumentEntry) and obj.content_version is not None:
+        etree.SubElement(el, R("ContentVersionInfo"), versionName=obj.content_version)
     return el
 
 
@@ -466,9 +471,12 @@ def render_text(obj: RegistryObject) -> str:
                           [("id", ei.id), ("identificationScheme", ei.scheme), ("objectType", ei.object_type),
                            ("registryObject", ei.registry_object), ("value", ei.value)],
                           ei.slots, ei.names, ei.descriptions)
+        if isinstance(obj, DocumentEntry) and obj.content_version is not None:
+            out.append(f'<rim:ContentVersionInfo versionName="{obj.content_version.translate(_ATTR_ESCAPES)}"/>')
 
     out: list[str] = []
-    has_inner = obj.version is not None or obj.classifications or obj.external_identifiers
+    has_inner = (obj.version is not None or obj.classifications or obj.external_identifiers
+                 or (isinstance(obj, DocumentEntry) and obj.content_version is not None))
     _element_text(out, tag, attrs, obj.slots, obj.names, obj.descriptions, inner if has_inner else None, _NS_DECL)
     return "".join(out)
 

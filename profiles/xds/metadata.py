@@ -129,6 +129,7 @@ class DocumentEntry(RegistryObject):
     reference_ids: list[str] = field(default_factory=list)
     limited_metadata: bool = False
     is_opaque: str | None = None
+    content_version: str | None = None    # ContentVersionInfo/@versionName (rare in XDS, kept for LeafClass)
 
     def record_content(self, sha1: str, size: int, repository_unique_id: str) -> None:
         """The repository's attributes of the stored document (ITI-41): hash, size, repositoryUniqueId."""

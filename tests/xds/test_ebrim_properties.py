@@ -102,11 +102,16 @@ def test_rendered_object_keeps_what_the_submitter_sent():
     from profiles.xds.ebrim import render_object
     sor = copy.deepcopy(BASE)
     submitted = sor.find(".//{urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0}ExtrinsicObject")
+    etree.SubElement(submitted, "{urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0}ContentVersionInfo", versionName="2")
     sub, _ = parse_submission(sor)
     rendered = render_object(sub.documents[0])
+    from profiles.xds.ebrim import render_text
+    assert etree.tostring(etree.fromstring(render_text(sub.documents[0])), method="c14n") == \
+        etree.tostring(rendered, method="c14n")
     local = lambda el: [etree.QName(c).localname for c in el if isinstance(c.tag, str)]  # noqa: E731
     assert sorted(local(rendered)) == sorted(local(submitted))
-    order = ["Slot", "Name", "Description", "VersionInfo", "Classification", "ExternalIdentifier"]
+    order = ["Slot", "Name", "Description", "VersionInfo", "Classification", "ExternalIdentifier",
+             "ContentVersionInfo"]
     assert local(rendered) == sorted(local(rendered), key=order.index)
     with_id = lambda el: {e.get("id"): dict(e.attrib) for e in el.iter() if e.get("id")}  # noqa: E731
     assert with_id(rendered) == with_id(submitted)
