@@ -1,18 +1,27 @@
-"""The application: settings -> engine, stores, profile policies -> the resource tree.
+"""The application: settings -> engine, stores, ports, policies -> the resource tree.
 
-``build_root`` runs in every worker process (engines are created after the process starts).
+``build_root`` runs in every worker process (engines are created after the process starts). Every
+transaction of every endpoint runs through the one :class:`gateway.pipeline.Pipeline` built here:
+the security seam (CH:XUA when configured), the transaction's authorization policy (the XUA patient
+scope around the access rights), the use case with its ports bound here, exactly one audit event.
 """
 from __future__ import annotations
+
+import dataclasses
 
 from twisted.web import resource
 
 from gateway.config import Settings
+from gateway.pipeline import Pipeline
 from gateway.server import HealthResource
-from gateway.store.blobs import BlobStore
+from gateway.store.blobs import BlobStore, DocumentBlobs
 from gateway.store.db import make_engine
 from gateway.store.registry import SqlRegistryStore
 from profiles.xds import constants as C
+from profiles.xds.provide_register import ProvideAndRegisterPorts
+from profiles.xds.register import RegisterPorts
 from profiles.xds.registry import RegistryPolicy
+
 
 def load_valuesets(settings: Settings):
     from profiles.ch.valuesets import ValueSets
@@ -28,8 +37,23 @@ def swiss_validator(settings: Settings, valuesets):
     return validate
 
 
+def submission_patient_ids(request) -> list[str]:
+    """The patient ids an ITI-41/42 request names (SubmissionSet, DocumentEntries, Folders)."""
+    sub = request.submission
+    return [o.patient_id for o in (sub.submission_set, *sub.documents, *sub.folders)
+            if o is not None and o.patient_id]
+
+
+def refuse_submission(ctx, request, decision):
+    """A denied ITI-41/42: a RegistryResponse Failure with the decision's error, nothing stored."""
+    from profiles.xds.errors import XDS_REGISTRY_ERROR, XdsError
+    from profiles.xds.register import audit_facts, registry_outcome
+    errors = [XdsError(decision.code or XDS_REGISTRY_ERROR, decision.reason or "not authorized")]
+    return registry_outcome(errors, audit_facts(ctx.transaction, request.submission))
+
+
 class Gateway:
-    """Everything a worker process holds: engine, stores, services."""
+    """Everything a worker process holds: engine, stores, ports, transactions, the pipeline."""
 
     def __init__(self, settings: Settings):
         from gateway.endpoints.xds import XdsService
@@ -37,13 +61,35 @@ class Gateway:
         self.settings = settings
         self.engine = make_engine(settings.effective_database_url)
         self.mpi = MpiStore(self.engine, settings.mpi_oid)
-        self.registry = SqlRegistryStore(self.engine)
+        self.registry = SqlRegistryStore(self.engine, patients=self.mpi)
         self.blobs = BlobStore(settings.blob_dir)
         self.valuesets = load_valuesets(settings)
         self.policy = RegistryPolicy(mpi_oid=settings.mpi_oid,
                                      extra_validators=(swiss_validator(settings, self.valuesets),))
-        self.xds = XdsService(settings, self.registry, self.blobs, self.mpi, self.policy)
+        self.pipeline = self._pipeline()
+        # the ports of the XDS write use cases, bound once here
+        self.provide_ports = ProvideAndRegisterPorts(self.registry,
+                                                     DocumentBlobs(self.blobs, self.registry.referenced_blobs),
+                                                     self.policy, settings.repository_unique_id)
+        self.register_ports = RegisterPorts(self.registry, self.policy)
+        self.xds = XdsService(settings, self.registry, self.blobs, self.provide_ports, self.register_ports)
+        self._wire_write_side()
         self._wire_read_side()
+
+    def _pipeline(self) -> Pipeline:
+        from gateway.security.setup import make_security
+        return Pipeline(security=make_security(self.settings))
+
+    def _wire_write_side(self) -> None:
+        """ITI-41 and ITI-42: parse -> use case over the ports bound in __init__ -> render, with the
+        CH:XUA patient scope as their authorization policy."""
+        from gateway.endpoints.xds import iti41_transaction, iti42_transaction
+        from profiles.xua.scope import SubmissionScope
+        scope = SubmissionScope(self.mpi, submission_patient_ids)
+        self.iti41 = dataclasses.replace(iti41_transaction(self.settings, self.provide_ports), policy=scope,
+                                         refuse=refuse_submission)
+        self.iti42 = dataclasses.replace(iti42_transaction(self.settings, self.register_ports), policy=scope,
+                                         refuse=refuse_submission)
 
     def _wire_read_side(self) -> None:
         """The ports of ITI-18 and ITI-43, built once per worker: the stored-query store (registry reads
@@ -78,9 +124,9 @@ class Gateway:
         xds = resource.Resource()
         root.putChild(b"xds", xds)
         xds.putChild(b"repository", build_repository_endpoint(self.xds, {C.ACTION_ITI43: self.retrieve},
-                                                              spool_dir=spool))
+                                                              self.pipeline, iti41=self.iti41, spool_dir=spool))
         xds.putChild(b"registry", build_registry_endpoint(self.xds, {C.ACTION_ITI18: self.stored_query},
-                                                          spool_dir=spool))
+                                                          self.pipeline, iti42=self.iti42, spool_dir=spool))
         root.putChild(b"pix", build_pix_endpoint(self.settings, self.mpi))
         root.putChild(b"pdq", build_pdq_endpoint(self.settings, self.mpi))
         root.putChild(b"health", HealthResource(self.health))

@@ -93,8 +93,6 @@ def cmd_serve(args) -> int:
         warning = listen_check(settings)
     except TlsConfigError as exc:
         raise CliError(str(exc)) from None
-    if warning:
-        print(warning, file=sys.stderr, flush=True)
     from gateway.security.setup import xua_check
     problem = xua_check(settings)
     if problem:
@@ -107,6 +105,8 @@ def cmd_serve(args) -> int:
     scheme = url_scheme(settings)
 
     def listening(host: str, port: int) -> None:
+        if warning:   # said once the socket listens (a refused start says only why)
+            print(warning, file=sys.stderr, flush=True)
         shown = f"[{host}]" if ":" in host else host
         base = settings.public_url.rstrip("/") or f"{scheme}://{shown}:{port}"
         for label, path in ENDPOINTS:

@@ -27,6 +27,7 @@ class Settings:
     max_query_results: int = 10000        # ITI-18 XDSTooManyResults threshold
     max_query_parameter_values: int = 1000  # ITI-18: values per stored-query parameter (XDSRegistryError past it)
     max_retrieve_documents: int = 1000    # ITI-43: DocumentRequests per retrieve (XDSRepositoryError past it)
+    max_submission_objects: int = 2000   # ITI-41/42: registry objects (or documents) per submission
     allow_folders: bool = False          # Swiss EPR forbids Folders; generic IHE behaviour behind it
     valuesets_file: str = ""             # empty: the packaged annex 3 release
     log_level: str = "info"              # debug, info, warning, error (EPD_LOG_LEVEL)

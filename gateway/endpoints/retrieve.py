@@ -33,10 +33,14 @@ class StoredDocuments:
 
     def patients_of(self, document_unique_ids):
         """document uniqueId -> the patient id (CX) of its registry entry (for the XUA patient scope)."""
-        from gateway.store.registry import RegistryTx
+        import sqlalchemy as sa
+        from gateway.store.registry_tables import documents
+        uids = list(document_unique_ids)
+        if not uids:
+            return {}
+        q = sa.select(documents.c.unique_id, documents.c.patient_id).where(documents.c.unique_id.in_(uids))
         with self.store.engine.connect() as conn:   # a read: no write lock
-            found = RegistryTx(conn).documents_by_unique_id(list(document_unique_ids))
-        return {uid: entry.patient_id for uid, entry in found.items()}
+            return {r.unique_id: r.patient_id for r in conn.execute(q)}
 
     def find(self, repository_unique_id: str, document_unique_id: str):
         hit = self.store.repository_document(repository_unique_id, document_unique_id)

@@ -1,170 +1,153 @@
 """The XDS.b endpoints: Document Repository (ITI-41, ITI-43) and Document Registry (ITI-42, ITI-18).
 
-ITI-43 and ITI-18 are transactions of their own modules (``retrieve.py``, ``registry_query.py``), handed
-to the endpoint builders here by ``gateway/app.py``.
-
-The handlers carry the profile logic (profiles/xds) over the SOAP layer and the stores:
-ITI-41: MTOM parts -> metadata model -> validation -> blobs made durable -> one database
-transaction (registry rows + repository rows) -> RegistryResponse. If anything fails nothing of
-the submission is visible and the blobs it created are swept.
+ITI-41 and ITI-42 are :class:`gateway.pipeline.Transaction` objects: ``parse`` (SoapRequest ->
+the request model: ebRIM read into the metadata model, each xds:Document resolved to its MTOM part
+or inline bytes), the use case in profiles/ (``profiles.xds.provide_register``,
+``profiles.xds.register``) with its ports bound once in ``gateway/app.py``, and ``render``
+(Outcome -> RegistryResponse). A wrong body element is a Sender fault; everything else is
+answered in the IHE way (a RegistryResponse with its RegistryErrorList).
 """
 from __future__ import annotations
 
 import hashlib
-import io
-import logging
-import time
 from dataclasses import dataclass
 from typing import Callable
 
 from lxml import etree
 
 from gateway.config import Settings
+from gateway.pipeline import SECURITY_XUA, Transaction
 from gateway.resources import WSDL_DIR  # the IHE WSDLs and schemas, served at ?wsdl
-from gateway.server import Operation, SoapEndpoint
+from gateway.server import SoapEndpoint
 from gateway.soap.attachments import Attachment
 from gateway.soap.envelope import SoapReply, SoapRequest
 from gateway.soap.fault import SoapFault
 from gateway.store.blobs import BlobStore
 from gateway.store.registry import SqlRegistryStore
 from profiles.context import RequestContext
+from profiles.outcome import FAILURE, PARTIAL_SUCCESS, SUCCESS, Outcome
 from profiles.xds import constants as C
-from profiles.xds.ebrim import parse_submission, registry_response
-from profiles.xds.errors import XDS_REPOSITORY_ERROR, XdsError, XdsFailure
-from profiles.xds.registry import PatientIndex, RegistryPolicy, plan_registration
-from profiles.xds.repository import DocumentContent, check_documents
-from profiles.xds.validate import validate_submission
+from profiles.xds import messages as M
+from profiles.xds.ebrim import count_objects, parse_submission, registry_response
+from profiles.xds.errors import XdsError
+from profiles.xds.provide_register import ProvideAndRegisterPorts, ProvideAndRegisterRequest, provide_and_register
+from profiles.xds.register import RegisterPorts, SubmissionRequest, register
+from profiles.xds.repository import DocumentContent
 
-log = logging.getLogger("gateway.xds")
+_WIRE_STATUS = {SUCCESS: C.RESPONSE_SUCCESS, FAILURE: C.RESPONSE_FAILURE, PARTIAL_SUCCESS: C.RESPONSE_PARTIAL}
+_ITI41_BODY = "{%s}ProvideAndRegisterDocumentSetRequest" % C.NS_XDS
+_ITI42_BODY = "{%s}SubmitObjectsRequest" % C.NS_LCM
+_DOCUMENT = "{%s}Document" % C.NS_XDS
 
 
-def now_dtm() -> str:
-    return time.strftime("%Y%m%d%H%M%S", time.gmtime())
+# ------------------------------------------------------------------ parse: wire -> request model
 
+def read_submission(sor, max_objects: int | None) -> SubmissionRequest:
+    sub, errors = parse_submission(sor, max_objects=max_objects)
+    return SubmissionRequest(sub, errors)
+
+
+def read_provide_and_register(body, resolve: Callable[[etree._Element], "Attachment | bytes"], *,
+                              max_objects: int | None = None,
+                              attachments: dict[str, Attachment] | None = None) -> ProvideAndRegisterRequest:
+    """The ITI-41 request model from an ``xds:ProvideAndRegisterDocumentSetRequest``: the
+    submission, each xds:Document's size and digests (computed while the transport spooled it), and
+    the MIME parts of ``attachments`` that no xds:Document refers to."""
+    if body.tag != _ITI41_BODY:
+        raise SoapFault("Sender", "ITI-41 expects xds:ProvideAndRegisterDocumentSetRequest in the Body")
+    sor = body.find(_ITI42_BODY)
+    sub, errors = parse_submission(sor, max_objects=max_objects)
+    request = ProvideAndRegisterRequest(sub, errors)
+    doc_elements = body.findall(_DOCUMENT)
+    if max_objects is not None and len(doc_elements) > max_objects:
+        request.errors = [M.TOO_MANY_OBJECTS(count=len(doc_elements), limit=max_objects)]
+        return request
+    if max_objects is not None and count_objects(sor) > max_objects:
+        return request                      # refused whole: no attachment is even looked at
+    referenced: set[int] = set()
+    for doc_el in doc_elements:
+        doc_id = doc_el.get("id") or ""
+        if doc_id in request.documents:
+            request.errors.append(M.DOCUMENT_ID_TWICE(doc_id, id=doc_id))
+            continue
+        content = resolve(doc_el)
+        if isinstance(content, bytes):
+            request.documents[doc_id] = DocumentContent(doc_id, len(content), hashlib.sha1(content).hexdigest(),
+                                                        hashlib.sha256(content).hexdigest(), content)
+        else:
+            referenced.add(id(content))
+            request.documents[doc_id] = DocumentContent(doc_id, content.size, content.sha1, content.sha256, content)
+    request.unreferenced_parts = [cid for cid, att in (attachments or {}).items() if id(att) not in referenced]
+    return request
+
+
+def parse_iti41(settings: Settings) -> Callable[[SoapRequest], ProvideAndRegisterRequest]:
+    def parse(req: SoapRequest) -> ProvideAndRegisterRequest:
+        return read_provide_and_register(req.body, req.resolve_include, max_objects=settings.max_submission_objects,
+                                         attachments=req.attachments)
+    return parse
+
+
+def parse_iti42(settings: Settings) -> Callable[[SoapRequest], SubmissionRequest]:
+    def parse(req: SoapRequest) -> SubmissionRequest:
+        if req.body.tag != _ITI42_BODY:
+            raise SoapFault("Sender", "ITI-42 expects lcm:SubmitObjectsRequest in the Body")
+        return read_submission(req.body, settings.max_submission_objects)
+    return parse
+
+
+# ------------------------------------------------------------------ render: Outcome -> wire
+
+def render_registry_response(action: str) -> Callable[[Outcome, SoapRequest], SoapReply]:
+    def render(outcome: Outcome, req: SoapRequest) -> SoapReply:
+        return SoapReply(registry_response(list(outcome.reply), status=_WIRE_STATUS[outcome.status]), action)
+    return render
+
+
+def iti41_transaction(settings: Settings, ports: ProvideAndRegisterPorts) -> Transaction:
+    return Transaction("ITI-41", parse_iti41(settings), lambda ctx, request: provide_and_register(ctx, request, ports),
+                       render_registry_response(C.ACTION_ITI41_RESPONSE), security=SECURITY_XUA)
+
+
+def iti42_transaction(settings: Settings, ports: RegisterPorts) -> Transaction:
+    return Transaction("ITI-42", parse_iti42(settings), lambda ctx, request: register(ctx, request, ports),
+                       render_registry_response(C.ACTION_ITI42_RESPONSE), security=SECURITY_XUA)
+
+
+# ------------------------------------------------------------------ the write use cases without SOAP
 
 @dataclass
 class XdsService:
     settings: Settings
     store: SqlRegistryStore
     blobs: BlobStore
-    patients: PatientIndex
-    policy: RegistryPolicy
+    provide_ports: ProvideAndRegisterPorts
+    register_ports: RegisterPorts
 
-    # ------------------------------------------------------------------ ITI-42
+    # -- the write use cases called without SOAP (demo data, tests): the errors, empty on Success
     def register(self, sor) -> list[XdsError]:
-        """Register Document Set-b: returns the errors (empty: Success)."""
-        sub, errors = parse_submission(sor)
-        if errors:
-            return errors + _safe_validate(sub, self.policy, for_register=True)
-        try:
-            with self.store.transaction() as tx:
-                plan = plan_registration(sub, tx, self._patients_on(tx), self.policy, for_register=True, now=now_dtm())
-                tx.apply(plan)
-        except XdsFailure as failure:
-            return failure.errors
-        return []
+        request = read_submission(sor, self.settings.max_submission_objects)
+        return register(RequestContext(transaction="ITI-42"), request, self.register_ports).reply
 
-    # ------------------------------------------------------------------ ITI-41
     def provide_and_register(self, body, resolve: Callable[[etree._Element], "Attachment | bytes"]) -> list[XdsError]:
-        if body.tag != "{%s}ProvideAndRegisterDocumentSetRequest" % C.NS_XDS:
-            raise SoapFault("Sender", "ITI-41 expects xds:ProvideAndRegisterDocumentSetRequest in the Body")
-        sor = body.find("{%s}SubmitObjectsRequest" % C.NS_LCM)
-        sub, errors = parse_submission(sor)
-        contents: dict[str, DocumentContent] = {}
-        for doc_el in body.findall("{%s}Document" % C.NS_XDS):
-            doc_id = doc_el.get("id") or ""
-            if doc_id in contents:
-                errors.append(XdsError(XDS_REPOSITORY_ERROR, f"Document id {doc_id} occurs twice", doc_id))
-                continue
-            content = resolve(doc_el)
-            if isinstance(content, bytes):
-                contents[doc_id] = DocumentContent(doc_id, len(content), hashlib.sha1(content).hexdigest(),
-                                                   hashlib.sha256(content).hexdigest(), content)
-            else:
-                contents[doc_id] = DocumentContent(doc_id, content.size, content.sha1, content.sha256, content)
-        errors += check_documents(sub, contents, self.settings.repository_unique_id)
-        if errors:
-            return errors + _safe_validate(sub, self.policy, for_register=False)
-        created: list[str] = []
-        try:
-            repo_rows = []
-            by_id = {d.entry_uuid: d for d in sub.documents}
-            for doc_id, content in contents.items():
-                sha256, created_now = self._store_blob(content)
-                if created_now:
-                    created.append(sha256)
-                d = by_id[doc_id]
-                repo_rows.append(dict(repository_unique_id=self.settings.repository_unique_id, unique_id=d.unique_id,
-                                      sha1=content.sha1, sha256=sha256, size=content.size, mime_type=d.mime_type))
-            with self.store.transaction() as tx:
-                plan = plan_registration(sub, tx, self._patients_on(tx), self.policy, for_register=True, now=now_dtm())
-                tx.apply(plan)
-                tx.add_repository_documents(repo_rows)
-            created.clear()
-            return []
-        except XdsFailure as failure:
-            return failure.errors
-        finally:
-            if created:
-                self._sweep(created)
-
-    def _patients_on(self, tx):
-        """The patient check on the registry transaction's own connection when the MPI offers it."""
-        bound = getattr(self.patients, "bound", None)
-        return bound(tx.conn) if bound is not None else self.patients
-
-    def _store_blob(self, content: DocumentContent) -> tuple[str, bool]:
-        handle = content.handle
-        if isinstance(handle, bytes):
-            sha256, _sha1, _size, created = self.blobs.put(io.BytesIO(handle))
-            return sha256, created
-        att: Attachment = handle
-        if att.spool_path is not None:
-            return self.blobs.adopt(att.spool_path, att.sha256)
-        with att.open() as fh:
-            sha256, _sha1, _size, created = self.blobs.put(fh)
-        return sha256, created
-
-    def _sweep(self, keys: list[str]) -> None:
-        # not a plain delete: another submission may have reused one of these blobs meanwhile
-        self.blobs.discard_created(keys, self.store.referenced_blobs)
+        request = read_provide_and_register(body, resolve, max_objects=self.settings.max_submission_objects)
+        return provide_and_register(RequestContext(transaction="ITI-41"), request, self.provide_ports).reply
 
 
-def _safe_validate(sub, policy: RegistryPolicy, *, for_register: bool) -> list[XdsError]:
-    """More errors for a submission already refused (so the submitter sees all of them at once)."""
-    try:
-        return validate_submission(sub, for_register=for_register, extra=policy.extra_validators)
-    except Exception:  # a half-parsed submission may trip a validator: the first errors stand
-        log.debug("validation of a refused submission failed", exc_info=True)
-        return []
-
-
-def _dedupe(errors: list[XdsError]) -> list[XdsError]:
-    return list(dict.fromkeys(errors))
-
-
-def build_repository_endpoint(service: XdsService, extra_handlers: dict | None = None,
-                              spool_dir: str | None = None) -> SoapEndpoint:
-    """The repository endpoint: ITI-41 here, ITI-43 (``retrieve.retrieve_transaction``) among
-    ``extra_handlers``."""
-    def iti41(req: SoapRequest, ctx: RequestContext) -> SoapReply:
-        errors = _dedupe(service.provide_and_register(req.body, req.resolve_include))
-        return SoapReply(registry_response(errors), C.ACTION_ITI41_RESPONSE)
-
-    handlers = {C.ACTION_ITI41: Operation(iti41, "ITI-41")}
+def build_repository_endpoint(service: XdsService, extra_handlers: dict | None = None, pipeline=None, *,
+                              iti41: Transaction | None = None, spool_dir: str | None = None) -> SoapEndpoint:
+    """``POST /xds/repository``: ITI-41 (``iti41``, default: over the service's ports) and
+    ``extra_handlers`` (ITI-43, ``gateway.endpoints.retrieve.retrieve_transaction``)."""
+    handlers: dict = {C.ACTION_ITI41: iti41 or iti41_transaction(service.settings, service.provide_ports)}
     handlers.update(extra_handlers or {})
     return SoapEndpoint("xds-repository", handlers, WSDL_DIR / "xds-repository.wsdl", service.settings,
-                        spool_dir=spool_dir)
+                        pipeline=pipeline, spool_dir=spool_dir)
 
 
-def build_registry_endpoint(service: XdsService, extra_handlers: dict | None = None,
-                            spool_dir: str | None = None) -> SoapEndpoint:
-    def iti42(req: SoapRequest, ctx: RequestContext) -> SoapReply:
-        if req.body.tag != "{%s}SubmitObjectsRequest" % C.NS_LCM:
-            raise SoapFault("Sender", "ITI-42 expects lcm:SubmitObjectsRequest in the Body")
-        return SoapReply(registry_response(_dedupe(service.register(req.body))), C.ACTION_ITI42_RESPONSE)
-
-    handlers = {C.ACTION_ITI42: Operation(iti42, "ITI-42")}
+def build_registry_endpoint(service: XdsService, extra_handlers: dict | None = None, pipeline=None, *,
+                            iti42: Transaction | None = None, spool_dir: str | None = None) -> SoapEndpoint:
+    """``POST /xds/registry``: ITI-42 (``iti42``, default: over the service's ports) and ``extra_handlers`` (ITI-18)."""
+    handlers: dict = {C.ACTION_ITI42: iti42 or iti42_transaction(service.settings, service.register_ports)}
     handlers.update(extra_handlers or {})
     return SoapEndpoint("xds-registry", handlers, WSDL_DIR / "xds-registry.wsdl", service.settings,
-                        spool_dir=spool_dir)
+                        pipeline=pipeline, spool_dir=spool_dir)

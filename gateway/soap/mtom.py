@@ -249,6 +249,8 @@ class MtomDecoder:
                 continue
             if part.content_id in attachments:
                 self._fail(SoapFault("Sender", f"duplicate Content-ID <{part.content_id}>"))
+            if part.content_id and part.content_id == root.content_id:
+                self._fail(SoapFault("Sender", f"a MIME part reuses the root part's Content-ID <{part.content_id}>"))
             attachments[part.content_id] = part
         return MtomMessage(root=root, attachments=attachments)
 

@@ -360,3 +360,30 @@ def _fsync_dir(path: Path) -> None:
     finally:
         os.close(fd)
 
+
+
+class DocumentBlobs:
+    """The ``profiles.xds.ports.DocumentBlobs`` port over a :class:`BlobStore`: a document arrives as
+    its bytes (inline base64) or as the transport's attachment (``open()``, ``sha256``, and
+    ``spool_path`` when it was spooled to disk, which is then linked in rather than copied)."""
+
+    def __init__(self, blobs: BlobStore, referenced: ReferencedBatch | None = None) -> None:
+        self.blobs = blobs
+        self.referenced = referenced or (lambda keys: set())
+
+    def store(self, content) -> tuple[str, bool]:
+        handle = content.handle
+        if isinstance(handle, (bytes, bytearray)):
+            import io
+            sha256, _sha1, _size, created = self.blobs.put(io.BytesIO(handle))
+            return sha256, created
+        if getattr(handle, "spool_path", None) is not None:
+            return self.blobs.adopt(handle.spool_path, handle.sha256)
+        with handle.open() as fh:
+            sha256, _sha1, _size, created = self.blobs.put(fh)
+        return sha256, created
+
+    def delete(self, key: str) -> None:
+        """A blob this submission created and no longer needs: removed unless another submission
+        reused it meanwhile (:meth:`BlobStore.discard_created`)."""
+        self.blobs.discard_created([key], self.referenced)

@@ -17,8 +17,9 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from profiles.xds import constants as C
+from profiles.xds import messages as M
 from profiles.xds.datatypes import pad_dtm
-from profiles.xds.errors import XDS_DUPLICATE_UNIQUE_ID, XDS_REGISTRY_ERROR, XdsError, XdsFailure
+from profiles.xds.errors import XdsFailure
 from profiles.xds.registry import RegistrationPlan, StoredDocument, StoredFolder
 
 from . import registry_tables as T
@@ -53,7 +54,30 @@ class StoredBlob:
 _VALUES = bindparam("values", expanding=True)
 _d, _f, _a, _s = T.documents.c, T.folders.c, T.associations.c, T.submission_sets.c
 _DOC_COLS = (_d.entry_uuid, _d.unique_id, _d.patient_id, _d.status, _d.lid, _d.version, _d.hash)
-_DOCS_BY_UNIQUE_ID = select(*_DOC_COLS).where(_d.unique_id.in_(_VALUES))
+_u = T.document_unique_ids.c
+_REGISTERED_UNIQUE_IDS = select(_u.unique_id, _u.hash, _u.size).where(_u.unique_id.in_(_VALUES))
+_CLAIM: dict[str, object] = {}
+
+
+def _claim_statement(dialect: str):
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING unique_id (SQLite 3.35+ and PostgreSQL): the
+    uniqueIds this statement registered; a conflicting row of a concurrent transaction is waited
+    for, so the uniqueIds not returned are registered and committed (or ours already)."""
+    stmt = _CLAIM.get(dialect)
+    if stmt is None:
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        stmt = _CLAIM[dialect] = (insert(T.document_unique_ids).on_conflict_do_nothing(index_elements=["unique_id"])
+                                  .returning(_u.unique_id))
+    return stmt
+
+
+_FOLDER_TEXTS = select(_f.entry_uuid, _f.xml).where(_f.entry_uuid.in_(_VALUES))
+_r = T.repository_documents.c
+_REPOSITORY_UIDS = select(_r.unique_id).where(_r.repository_unique_id == bindparam("repository"),
+                                              _r.unique_id.in_(_VALUES))
 _PACKAGE_UIDS_IN_USE = union_all(*(select(t.c.unique_id).where(t.c.unique_id.in_(_VALUES))
                                    for t in (T.submission_sets, T.folders, T.documents)))
 _FOLDERS_CONTAINING = (select(_a.target, _a.source).join(T.folders, T.folders.c.entry_uuid == _a.source)
@@ -86,8 +110,10 @@ class RegistryTx:
     ``add_repository_documents``), so planning a submission costs one query for all its ids.
     """
 
-    def __init__(self, conn: Connection):
+    def __init__(self, conn: Connection, patients=None):
         self.conn = conn
+        #: the MPI's patient check on this transaction's connection (the PatientIndex port)
+        self.patients = patients
         self._looked_up: set[str] = set()
         self._objects: dict[str, dict[str, StoredDocument | StoredFolder | None]] = {
             "D": {}, "F": {}, "A": {}, "S": {}}
@@ -117,12 +143,18 @@ class RegistryTx:
         uuids, found = self._lookup(uuids, "D")
         return {u: found[u] for u in uuids if u in found}
 
-    def documents_by_unique_id(self, unique_ids):
-        out: dict[str, StoredDocument] = {}
-        for chunk in _chunks(unique_ids):
-            for r in self.conn.execute(_DOCS_BY_UNIQUE_ID, {"values": chunk}):
-                out[r.unique_id] = StoredDocument(r.entry_uuid, r.unique_id, r.patient_id, r.status, r.lid,
-                                                  r.version, r.hash)
+    def claim_document_unique_ids(self, claims):
+        claimed: set[str] = set()
+        stmt = _claim_statement(self.conn.dialect.name)
+        for chunk in _chunks(claims):
+            rows = [dict(unique_id=u, hash=claims[u][0], size=claims[u][1]) for u in chunk]
+            claimed.update(self.conn.scalars(stmt, _rows(rows)) if len(rows) == 1 else
+                           (r.unique_id for r in self.conn.execute(stmt, rows)))
+        taken = [u for u in claims if u not in claimed]
+        out: dict[str, tuple[str | None, int | None]] = {}
+        for chunk in _chunks(taken):
+            for r in self.conn.execute(_REGISTERED_UNIQUE_IDS, {"values": chunk}):
+                out[r.unique_id] = (r.hash, r.size)
         return out
 
     def folders_by_uuid(self, uuids):
@@ -147,6 +179,20 @@ class RegistryTx:
                 out.setdefault(r.target, []).append(r.source)
         return out
 
+    def folder_texts(self, uuids):
+        out: dict[str, str] = {}
+        for chunk in _chunks(uuids):
+            for r in self.conn.execute(_FOLDER_TEXTS, {"values": chunk}):
+                out[r.entry_uuid] = r.xml
+        return out
+
+    def repository_unique_ids_stored(self, repository_unique_id: str, unique_ids: Iterable[str]) -> set[str]:
+        """Which of these document uniqueIds the repository already stores (an identical resubmission)."""
+        found: set[str] = set()
+        for chunk in _chunks(unique_ids):
+            found.update(self.conn.scalars(_REPOSITORY_UIDS, {"repository": repository_unique_id, "values": chunk}))
+        return found
+
     # -- writing --------------------------------------------------------------------
     def apply(self, plan: RegistrationPlan) -> None:
         self._forget()
@@ -157,8 +203,7 @@ class RegistryTx:
         for uuid in plan.deprecate:
             res = conn.execute(_DEPRECATE, {"uuid": uuid})
             if res.rowcount != 1:
-                raise XdsFailure(XdsError(XDS_REGISTRY_ERROR, f"document {uuid} was replaced concurrently "
-                                          "by another submission", uuid))
+                raise XdsFailure(M.REPLACED_CONCURRENTLY(uuid, target=uuid))
         doc_rows, code_rows, author_rows, ref_rows = [], [], [], []
         for i, d in enumerate(plan.documents):
             doc_rows.append(dict(
@@ -198,8 +243,7 @@ class RegistryTx:
                     conn.execute(_INSERT[T.folder_codes.name], [dict(folder=f.entry_uuid, code=c.code, scheme=c.scheme)
                                                            for c in f.codes])
         except IntegrityError as exc:
-            raise XdsFailure(XdsError(XDS_DUPLICATE_UNIQUE_ID, "a uniqueId or entryUUID of this submission was "
-                                      "registered concurrently by another submission", "")) from exc
+            raise XdsFailure(M.REGISTERED_CONCURRENTLY()) from exc
         if code_rows:
             conn.execute(_INSERT[T.document_codes.name], _rows(code_rows))
         if author_rows:
@@ -216,28 +260,23 @@ class RegistryTx:
         for fid, when in plan.folder_updates.items():
             if any(f.entry_uuid == fid for f in plan.folders):
                 continue
-            self._touch_folder(fid, when)
-
-    def _touch_folder(self, folder_uuid: str, when: str) -> None:
-        from lxml import etree
-        from profiles.xds.ebrim import set_slot
-        row = self.conn.execute(select(T.folders.c.xml).where(T.folders.c.entry_uuid == folder_uuid)).first()
-        if row is None:
-            return
-        el = etree.fromstring(row.xml.encode())
-        set_slot(el, "lastUpdateTime", [when])
-        self.conn.execute(update(T.folders).where(T.folders.c.entry_uuid == folder_uuid)
-                          .values(last_update_time=when, xml=etree.tostring(el, encoding="unicode")))
+            values = {"last_update_time": when}
+            if fid in plan.folder_texts:
+                values["xml"] = plan.folder_texts[fid]
+            conn.execute(update(T.folders).where(T.folders.c.entry_uuid == fid).values(**values))
 
     # -- repository -----------------------------------------------------------------
-    def add_repository_documents(self, rows: list[dict]) -> None:
+    def add_repository_documents(self, rows: list) -> None:
+        """The repository's records (``profiles.xds.ports.RepositoryDocument`` or plain dicts)."""
         self._forget()
+        rows = [r if isinstance(r, dict) else dict(
+            repository_unique_id=r.repository_unique_id, unique_id=r.unique_id, sha1=r.sha1, sha256=r.sha256,
+            size=r.size, mime_type=r.mime_type) for r in rows]
         if rows:
             try:
                 self.conn.execute(_INSERT[T.repository_documents.name], _rows(rows))
             except IntegrityError as exc:
-                raise XdsFailure(XdsError(XDS_DUPLICATE_UNIQUE_ID, "a document of this submission is already "
-                                          "stored in the repository", "")) from exc
+                raise XdsFailure(M.ALREADY_IN_REPOSITORY()) from exc
 
 
 def _rows(rows: list[dict]) -> list[dict] | dict:
@@ -254,13 +293,19 @@ def _s(code) -> str | None:
 
 
 class SqlRegistryStore:
-    def __init__(self, engine: Engine):
+    """The ``profiles.xds.ports.Registry`` port on SQLAlchemy. ``patients``: the MPI; when it offers
+    ``bound(conn)``, the patient check runs on the registry transaction's own connection."""
+
+    def __init__(self, engine: Engine, patients=None):
         self.engine = engine
+        self.patients = patients
 
     @contextmanager
     def transaction(self) -> Iterator[RegistryTx]:
         with write_transaction(self.engine) as conn:
-            yield RegistryTx(conn)
+            patients = self.patients
+            bound = getattr(patients, "bound", None)
+            yield RegistryTx(conn, bound(conn) if bound is not None else patients)
 
     def repository_document(self, repository_unique_id: str, unique_id: str) -> StoredBlob | None:
         r = T.repository_documents.c

@@ -38,10 +38,20 @@ documents = Table(
     Column("submission_set", String(ID), nullable=False),
     Column("seq", BigInteger, nullable=False),               # registration order (stable answers)
     Column("xml", Text, nullable=False),
-    UniqueConstraint("unique_id", name="uq_xds_document_unique_id"),
+    Index("ix_xds_document_unique_id", "unique_id"),     # not unique: an identical resubmission is a second entry
     Index("ix_xds_document_patient_status", "patient_id", "status"),
     Index("ix_xds_document_patient_class", "patient_id", "class_code"),
     Index("ix_xds_document_lid", "lid"),
+)
+
+# One row per DocumentEntry uniqueId ever registered, with the hash and size it was registered with:
+# the registry's guard that every entry of one uniqueId is the same document (an identical
+# resubmission adds an entry, a different hash or size is refused, also between racing submissions).
+document_unique_ids = Table(
+    "xds_document_unique_id", metadata,
+    Column("unique_id", String(ID), primary_key=True),
+    Column("hash", String(40)),
+    Column("size", BigInteger),
 )
 
 # multi-valued codes of a document: confidentialityCode (kind 'conf') and eventCodeList ('event')

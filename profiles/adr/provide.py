@@ -2,18 +2,18 @@
 
 The patient's provide level (template 203) is the lowest confidentiality a new document gets: a
 less restrictive confidentialityCode from the provider is raised to it (the provider cannot lower
-it). The document's model and its ebRIM element (what the registry stores and returns) are changed
-together, so the registered metadata says what the rights engine decides on.
+it). The document's metadata model is changed (its confidentialityCode classifications and the
+index of codes the rules read), and the registry renders what it stores from the model, so the
+registered metadata says what the rights engine decided on.
 """
 from __future__ import annotations
 
-from lxml import etree
-
 from profiles.adr import model as M
 from profiles.xds import constants as C
-from profiles.xds.metadata import Code, DocumentEntry
+from profiles.xds.metadata import Classification, Code, DocumentEntry, LocalizedString
 
 DISPLAY = {M.NORMAL: "Normal", M.RESTRICTED: "Restricted", M.SECRET: "Secret"}
+CLASSIFICATION_TYPE = "urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:Classification"
 
 
 def raise_confidentiality(doc: DocumentEntry, level: str) -> bool:
@@ -24,25 +24,12 @@ def raise_confidentiality(doc: DocumentEntry, level: str) -> bool:
         return False
     code, scheme = M.CONFIDENTIALITY_CODES[level]
     doc.confidentiality_codes = [Code(code, scheme, DISPLAY[level])]
-    el = doc.element
-    if el is None:
-        return True
-    rim = "{%s}" % C.NS_RIM
-    existing = [c for c in el.findall(rim + "Classification")
-                if c.get("classificationScheme") == C.DE_CONFIDENTIALITY_CODE]
-    keep = existing[0] if existing else None
-    for extra in existing[1:]:
-        el.remove(extra)
-    if keep is None:
-        keep = etree.SubElement(el, rim + "Classification")
-        keep.set("classificationScheme", C.DE_CONFIDENTIALITY_CODE)
-        keep.set("classifiedObject", doc.entry_uuid)
-        keep.set("id", f"{doc.entry_uuid}-confidentiality")
-        keep.set("objectType", "urn:oasis:names:tc:ebxml-regrep:ObjectType:RegistryObject:Classification")
-    for child in list(keep):
-        keep.remove(child)
-    keep.set("nodeRepresentation", code)
-    slot = etree.SubElement(keep, rim + "Slot", name="codingScheme")
-    etree.SubElement(etree.SubElement(slot, rim + "ValueList"), rim + "Value").text = scheme
-    etree.SubElement(etree.SubElement(keep, rim + "Name"), rim + "LocalizedString", value=DISPLAY[level])
+    existing = [c for c in doc.classifications if c.scheme == C.DE_CONFIDENTIALITY_CODE]
+    keep = existing[0] if existing else Classification(
+        id=f"{doc.entry_uuid}-confidentiality", scheme=C.DE_CONFIDENTIALITY_CODE, classified_object=doc.entry_uuid,
+        object_type=CLASSIFICATION_TYPE)
+    keep.node_representation = code
+    keep.slots = {"codingScheme": [scheme]}
+    keep.names = [LocalizedString(DISPLAY[level])]
+    doc.classifications = [c for c in doc.classifications if c.scheme != C.DE_CONFIDENTIALITY_CODE] + [keep]
     return True

@@ -35,7 +35,7 @@ from .identifiers import (CX, EPR_SPID_OID, GLN_OID, NAVS13_OID, is_epr_spid, is
                           patient_identifier_problem)
 from .valuesets import ValueSets
 
-SLOT_REFERENCE_ID_LIST = "urn:ihe:iti:xds:2013:referenceIdList"
+SLOT_REFERENCE_ID_LIST = C.SLOT_REFERENCE_ID_LIST
 
 # HL7 v2 table 0001 -> annex 3 PID-8 code (FHIR AdministrativeGender), one-to-one.
 PID8_V2_EQUIVALENTS = {"M": "male", "F": "female", "O": "other", "U": "unknown"}

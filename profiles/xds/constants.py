@@ -84,6 +84,9 @@ DOCUMENT_RELATIONSHIPS = (ASSOC_RPLC, ASSOC_APND, ASSOC_XFRM, ASSOC_XFRM_RPLC, A
 REPLACING_RELATIONSHIPS = (ASSOC_RPLC, ASSOC_XFRM_RPLC)
 ASSOCIATION_TYPES = (ASSOC_HAS_MEMBER,) + DOCUMENT_RELATIONSHIPS + (ASSOC_IS_SNAPSHOT_OF,)
 
+# DocumentEntry.referenceIdList (ITI TF-3 4.2.3.2.28)
+SLOT_REFERENCE_ID_LIST = "urn:ihe:iti:xds:2013:referenceIdList"
+
 # Swiss extra metadata slots (annex 3)
 SLOT_DELETION_STATUS = "urn:e-health-suisse:2019:deletionStatus"
 SLOT_ORIGINAL_PROVIDER_ROLE = "urn:e-health-suisse:2020:originalProviderRole"

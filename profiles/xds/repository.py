@@ -6,10 +6,11 @@ computed while the transport streamed them); retrieval reads through ``retrieve.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterable
 
 from . import constants as C
-from .ebrim import set_slot
-from .errors import XDS_MISSING_DOCUMENT, XDS_MISSING_DOCUMENT_METADATA, XDS_REPOSITORY_METADATA_ERROR, XdsError
+from . import messages as M
+from .errors import XdsError
 from .metadata import Submission
 
 
@@ -23,45 +24,38 @@ class DocumentContent:
     handle: object         # whatever the gateway needs to store it (attachment, bytes...)
 
 
-def check_documents(sub: Submission, contents: dict[str, DocumentContent], repository_unique_id: str) -> list[XdsError]:
+def check_documents(sub: Submission, contents: dict[str, DocumentContent], repository_unique_id: str,
+                    unreferenced: Iterable[str] = ()) -> list[XdsError]:
     """Pair documents with their metadata, verify supplied hash/size, set hash/size/repositoryUniqueId.
 
     ITI TF-2b 3.41.4.1.3: an ExtrinsicObject without its document -> XDSMissingDocument; a
-    document without metadata -> XDSMissingDocumentMetadata; a supplied hash or size that does not
-    match the document -> XDSRepositoryMetadataError.
+    document without metadata -> XDSMissingDocumentMetadata (so is a MIME part that no xds:Document
+    refers to, Content-IDs in ``unreferenced``); a supplied hash or size that does not match the
+    document -> XDSRepositoryMetadataError. On success each DocumentEntry of the model carries the
+    repository's hash, size and repositoryUniqueId.
     """
-    errors: list[XdsError] = []
+    errors: list[XdsError] = [M.ATTACHMENT_WITHOUT_DOCUMENT(cid, cid=cid) for cid in unreferenced]
     by_id = {d.entry_uuid: d for d in sub.documents}
     for doc_id in contents:
         if doc_id not in by_id:
-            errors.append(XdsError(XDS_MISSING_DOCUMENT_METADATA,
-                                   f"Document {doc_id} has no ExtrinsicObject (DocumentEntry) in the metadata", doc_id))
+            errors.append(M.DOCUMENT_WITHOUT_METADATA(doc_id, id=doc_id))
     for d in sub.documents:
         content = contents.get(d.entry_uuid)
         if content is None:
             if d.object_type == C.DOC_ENTRY_ON_DEMAND:
                 continue
-            errors.append(XdsError(XDS_MISSING_DOCUMENT,
-                                   f"DocumentEntry {d.entry_uuid} has no Document in the request", d.entry_uuid))
+            errors.append(M.METADATA_WITHOUT_DOCUMENT(d.entry_uuid, id=d.entry_uuid))
             continue
         if d.hash is not None and d.hash.lower() != content.sha1:
-            errors.append(XdsError(XDS_REPOSITORY_METADATA_ERROR,
-                                   f"DocumentEntry.hash {d.hash} of {d.entry_uuid} does not match the document "
-                                   f"(SHA-1 {content.sha1})", d.entry_uuid))
+            errors.append(M.HASH_MISMATCH(d.entry_uuid, value=d.hash, id=d.entry_uuid, actual=content.sha1))
         if d.size is not None and d.size != str(content.size):
-            errors.append(XdsError(XDS_REPOSITORY_METADATA_ERROR,
-                                   f"DocumentEntry.size {d.size} of {d.entry_uuid} does not match the document "
-                                   f"({content.size} bytes)", d.entry_uuid))
+            errors.append(M.SIZE_MISMATCH(d.entry_uuid, value=d.size, id=d.entry_uuid, actual=content.size))
         if d.repository_unique_id is not None and d.repository_unique_id != repository_unique_id:
-            errors.append(XdsError(XDS_REPOSITORY_METADATA_ERROR,
-                                   f"DocumentEntry.repositoryUniqueId {d.repository_unique_id} of {d.entry_uuid} is "
-                                   f"not this repository ({repository_unique_id})", d.entry_uuid))
+            errors.append(M.OTHER_REPOSITORY(d.entry_uuid, value=d.repository_unique_id, id=d.entry_uuid,
+                                             repository=repository_unique_id))
         if errors:
             continue
-        d.hash, d.size, d.repository_unique_id = content.sha1, str(content.size), repository_unique_id
-        set_slot(d.element, "hash", [content.sha1])
-        set_slot(d.element, "size", [str(content.size)])
-        set_slot(d.element, "repositoryUniqueId", [repository_unique_id])
+        d.record_content(content.sha1, content.size, repository_unique_id)
     return errors
 
 

@@ -17,7 +17,7 @@ from gateway.config import Settings
 from gateway.endpoints.xds import XdsService
 from gateway.notify import MemoryNotifier, SmtpNotifier
 from gateway.ratelimit import ReadLimiter
-from gateway.store.blobs import BlobStore
+from gateway.store.blobs import BlobStore, DocumentBlobs
 from gateway.store.db import make_engine
 from gateway.store.mpi import MpiStore
 from gateway.store.policies import PolicyStore
@@ -29,6 +29,8 @@ from profiles.hl7v3.mpi import Telecom
 from profiles.outcome import SUCCESS, AuditFacts, Outcome
 from profiles.xds import constants as C
 from profiles.xds.ebrim import parse_submission
+from profiles.xds.provide_register import ProvideAndRegisterPorts
+from profiles.xds.register import RegisterPorts
 from profiles.xds.registry import RegistryPolicy
 from profiles.xds.repository import DocumentRequest, retrieve
 from profiles.xds.stored_queries import Selector
@@ -55,20 +57,28 @@ def world(db_url, tmp_path):
     store = PolicyStore(engine)
     store.open_record(SPID)
     rights = RightsSource(store, mpi, MPI_OID, today=lambda: TODAY)
-    xds = XdsService(Settings(data_dir=str(tmp_path)), SqlRegistryStore(engine), BlobStore(tmp_path / "blobs"), mpi,
-                     RegistryPolicy(mpi_oid=MPI_OID))
+    settings = Settings(data_dir=str(tmp_path))
+    registry, blobs = SqlRegistryStore(engine, patients=mpi), BlobStore(tmp_path / "blobs")
+    policy = RegistryPolicy(mpi_oid=MPI_OID)
+    xds = XdsService(settings, registry, blobs,
+                     ProvideAndRegisterPorts(registry, DocumentBlobs(blobs, registry.referenced_blobs), policy,
+                                             settings.repository_unique_id),
+                     RegisterPorts(registry, policy))
     yield engine, store, mpi, rights, xds, pid
     engine.dispose()
 
 
 def provide(xds, policy, ctx, pid, *specs):
     """Decide, then (if allowed) register through the repository, as the ITI-41 use case will."""
+    from gateway.endpoints.xds import read_provide_and_register
+    from profiles.xds.provide_register import provide_and_register
     body, _ = provide_and_register_request(pid, list(specs), inline=True)
-    sub, errors = parse_submission(body.find("{%s}SubmitObjectsRequest" % C.NS_LCM))
-    assert not errors
+    request = read_provide_and_register(body, lambda el: base64.b64decode(el.text or ""), max_objects=None)
+    assert not request.errors
+    sub = request.submission
     decision = policy.decide(ctx, sub)
-    if decision.allowed:
-        assert xds.provide_and_register(body, lambda el: base64.b64decode(el.text or "")) == []
+    if decision.allowed:   # the use case registers the model as the decision left it
+        assert provide_and_register(ctx, request, xds.provide_ports).reply == []
     return decision, sub
 
 

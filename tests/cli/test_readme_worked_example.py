@@ -100,14 +100,15 @@ def test_the_worked_example_runs_as_pasted(first_command_running):
 
 
 def test_the_worked_example_prints_the_errors_it_gets(first_command_running):
-    """A submission for a patient the MPI does not know: the snippet shows XDSUnknownPatientId
-    and stops with a non-zero exit, instead of printing a bare Failure."""
+    """A submission for a patient the MPI does not know (so not the patient of the X-User
+    Assertion): the snippet shows the registry's error, XDSPatientIdDoesNotMatch, and stops with a
+    non-zero exit, instead of printing a bare Failure."""
     clone, env, base = first_command_running
     blocks = worked_example_blocks()
     unknown = "PID='00000000-0000-4000-8000-000000000000^^^&2.16.756.5.30.1.999.1.1&ISO'\n"
     done = _run(clone, env, base, unknown + "\n".join(blocks[1:]))
     assert done.returncode != 0
-    assert "ITI-41 Failure" in done.stdout and "XDSUnknownPatientId" in done.stdout, done.stdout
+    assert "ITI-41 Failure" in done.stdout and "XDSPatientIdDoesNotMatch" in done.stdout, done.stdout
     assert "ITI-43" not in done.stdout
 
 

@@ -192,3 +192,13 @@ def test_encoder_refuses_boundary_in_data_and_bad_cid():
         MtomBody(ENV, [OutgoingAttachment("a b@x", data=b"x")])
     with pytest.raises(ValueError):
         OutgoingAttachment("a@x")
+
+
+def test_an_attachment_reusing_the_root_content_id_is_refused():
+    """Issue 14 item 6: a part with the root part's Content-ID would shadow or be shadowed by the
+    root; a Sender fault, with or without the start parameter."""
+    for start in ("root@x", None):
+        ctype, body = _mtom(ENV, [("p1@urn:x", b"abc"), ("root@x", b"not the root")], start=start)
+        with pytest.raises(SoapFault, match="root part") as exc:
+            decode_mtom(io.BytesIO(body), ctype)
+        assert exc.value.code == "Sender"

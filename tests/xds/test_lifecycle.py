@@ -70,6 +70,20 @@ def test_apnd_to_a_deprecated_document_is_refused(gw):
     assert [e.code for e in errors] == ["XDSRegistryError"]
 
 
+@pytest.mark.parametrize("kind", [C.ASSOC_XFRM, C.ASSOC_XFRM_RPLC, C.ASSOC_RPLC])
+def test_transformation_of_a_deprecated_document_is_refused(gw, kind):
+    """Issue 14 item 7 (NIST XDS test 11994, step xfrm_rplc): like RPLC and APND, an XFRM whose
+    target is already Deprecated is refused, and nothing of the submission is stored."""
+    v1 = DocumentSpec(b"v1")
+    assert provide(gw, [v1]) == []
+    assert provide(gw, [DocumentSpec(b"v2", replaces=v1.entry_id)]) == []
+    before = rows(gw, "select count(*) from xds_document")[0][0]
+    xfrm = DocumentSpec(b"transformed")
+    errors = provide(gw, [xfrm], extra=lambda rol: assoc(rol, kind, xfrm.entry_id, v1.entry_id))
+    assert [e.code for e in errors] == ["XDSRegistryError"] and "not Approved" in errors[0].context
+    assert rows(gw, "select count(*) from xds_document")[0][0] == before
+
+
 def _folder(rol, fid, pid, ss="SubmissionSet01"):
     f = etree.SubElement(rol, R("RegistryPackage"), id=fid)
     n = etree.SubElement(f, R("Name"))

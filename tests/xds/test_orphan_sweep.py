@@ -400,16 +400,16 @@ def test_of_writers_racing_for_one_blob_exactly_one_creates_it(tmp_path):
 
 
 def test_the_repository_clean_up_after_a_refusal_keeps_a_reused_blob(world):
-    """ITI-41's own clean-up of a refused submission (XdsService) goes through discard_created."""
-    from gateway.config import Settings
-    from gateway.endpoints.xds import XdsService
+    """ITI-41's own clean-up of a refused submission (the use case's blob port) goes through
+    discard_created."""
+    from gateway.store.blobs import DocumentBlobs
     store, registry, url = world
-    service = XdsService(Settings(), registry, store, None, None)
+    port = DocumentBlobs(store, registry.referenced_blobs)
     key, _sha1, _size, created = store.put(io.BytesIO(b"refused here, accepted there"))
     assert created
     store.put(io.BytesIO(b"refused here, accepted there"))     # another submission reuses it
-    service._sweep([key])
+    port.delete(key)
     assert store.exists(key)
     lone, *_ = store.put(io.BytesIO(b"refused, nobody else"))
-    service._sweep([lone])
+    port.delete(lone)
     assert not store.exists(lone)

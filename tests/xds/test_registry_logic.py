@@ -27,9 +27,9 @@ class FakeRegistry:
     def documents_by_uuid(self, uuids):
         return {u: self.docs[u] for u in uuids if u in self.docs}
 
-    def documents_by_unique_id(self, uids):
+    def claim_document_unique_ids(self, claims):
         by = {d.unique_id: d for d in self.docs.values()}
-        return {u: by[u] for u in uids if u in by}
+        return {u: (by[u].hash, by[u].size) for u in claims if u in by}
 
     def folders_by_uuid(self, uuids):
         return {u: self.folders[u] for u in uuids if u in self.folders}
@@ -42,6 +42,9 @@ class FakeRegistry:
 
     def folders_containing(self, doc_uuids):
         return {d: f for d, f in self.folder_members.items() if d in doc_uuids}
+
+    def folder_texts(self, uuids):
+        return {}
 
 
 class Patients:
@@ -72,16 +75,21 @@ def test_a_valid_submission_plans_every_object_with_uuids_and_versions():
     assert len(p.documents) == 1 and p.documents[0].entry_uuid.startswith("urn:uuid:")
     doc = p.documents[0]
     assert doc.lid == doc.entry_uuid and doc.version == "1" and doc.status == C.STATUS_APPROVED
-    assert doc.element.get("id") == doc.entry_uuid
+    # the stored text is rendered from the model, with the resolved ids
+    element = etree.fromstring(p.xml(doc))
+    assert element.get("id") == doc.entry_uuid
     # inner references follow the resolved id
-    for cl in doc.element.iter(C.rim("Classification")):
+    for cl in element.iter(C.rim("Classification")):
         assert cl.get("classifiedObject") == doc.entry_uuid
-    for ei in doc.element.iter(C.rim("ExternalIdentifier")):
+    for ei in element.iter(C.rim("ExternalIdentifier")):
         assert ei.get("registryObject") == doc.entry_uuid
-    assert "Doc1" not in etree.tostring(doc.element).decode()
+    assert "Doc1" not in p.xml(doc)
+    assert element.get("lid") == doc.entry_uuid and element.get("status") == C.STATUS_APPROVED
+    assert element.find(C.rim("VersionInfo")).get("versionName") == "1"
     ss = p.submission.submission_set
     assert all(a.source == ss.entry_uuid for a in p.associations)
-    assert any(c.get("classificationNode") == C.SUBMISSION_SET_NODE for c in ss.element.iter(C.rim("Classification")))
+    ss_element = etree.fromstring(p.xml(ss))
+    assert any(c.get("classificationNode") == C.SUBMISSION_SET_NODE for c in ss_element.iter(C.rim("Classification")))
 
 
 def test_unknown_patient_and_foreign_assigning_authority():
@@ -137,12 +145,19 @@ def test_rplc_adds_the_replacement_to_the_folders_of_the_original():
 
 
 def test_uniqueid_reuse_identical_or_different_hash():
+    """An identical resubmission (same uniqueId, hash and size) is accepted as a second entry (IHE,
+    NIST XDS test 12004; issue 14 item 9); a different hash is XDSNonIdenticalHash."""
     d = DocumentSpec(b"x")
     import hashlib
-    same = _stored("urn:uuid:aaaaaaaa-0000-4000-8000-000000000004", uid=d.unique_id, hash_=hashlib.sha1(b"x").hexdigest())
+    same = StoredDocument("urn:uuid:aaaaaaaa-0000-4000-8000-000000000004", d.unique_id, PID, "Approved",
+                          "urn:uuid:aaaaaaaa-0000-4000-8000-000000000004", 1, hashlib.sha1(b"x").hexdigest(), 1)
+    p = plan(submit_objects_request(PID, [d], for_register=True), FakeRegistry([same]))
+    assert p.resubmitted_unique_ids == {d.unique_id} and len(p.documents) == 1
+    assert p.documents[0].entry_uuid != same.entry_uuid
+    other_size = StoredDocument(same.entry_uuid, d.unique_id, PID, "Approved", same.lid, 1, same.hash, 2)
     with pytest.raises(XdsFailure) as exc:
-        plan(submit_objects_request(PID, [d], for_register=True), FakeRegistry([same]))
-    assert codes(exc) == ["XDSDuplicateUniqueIdInRegistry"]
+        plan(submit_objects_request(PID, [d], for_register=True), FakeRegistry([other_size]))
+    assert codes(exc) == ["XDSNonIdenticalSize"]
     other = _stored("urn:uuid:aaaaaaaa-0000-4000-8000-000000000005", uid=d.unique_id, hash_="b" * 40)
     with pytest.raises(XdsFailure) as exc:
         plan(submit_objects_request(PID, [d], for_register=True), FakeRegistry([other]))
@@ -192,3 +207,16 @@ def test_patient_ids_are_kept_in_the_registry_form():
     registry keys the entry by ID^^^&OID&ISO so that queries find it."""
     p = plan(submit_objects_request(f"4711^^^MPI&{MPI}&ISO", [DocumentSpec(b"x")], for_register=True))
     assert p.documents[0].patient_id == PID and p.submission.submission_set.patient_id == PID
+
+
+@pytest.mark.parametrize("kind", [C.ASSOC_XFRM, C.ASSOC_APND, C.ASSOC_RPLC, C.ASSOC_XFRM_RPLC])
+def test_relationship_to_a_deprecated_target_is_refused(kind):
+    """Issue 14 item 7: XFRM, like RPLC and APND, needs an Approved target."""
+    old = _stored("urn:uuid:aaaaaaaa-0000-4000-8000-000000000009", status="Deprecated")
+    sor = submit_objects_request(PID, [DocumentSpec(b"x", entry_id="New01")], for_register=True)
+    rol = sor.find(C.rim("RegistryObjectList"))
+    etree.SubElement(rol, C.rim("Association"), id="urn:uuid:aaaaaaaa-0000-4000-8000-0000000000a9",
+                     associationType=kind, sourceObject="New01", targetObject=old.entry_uuid)
+    with pytest.raises(XdsFailure) as exc:
+        plan(sor, FakeRegistry([old]))
+    assert codes(exc) == ["XDSRegistryError"]

@@ -93,14 +93,67 @@ def test_concurrent_replacements_of_one_document_let_exactly_one_win(db_url):
 
 
 def test_concurrent_same_unique_id_registers_once(db_url):
+    """Racing submissions of one uniqueId with different documents: exactly one is registered
+    (an identical resubmission is a second entry, issue 14 item 9; different content never is)."""
     engine = make_engine(db_url)
     store = SqlRegistryStore(engine)
     d = DocumentSpec(b"same")
     results = []
     barrier = threading.Barrier(3)
+    contents = iter([b"first", b"second", b"third"])
+
+    def go(content):
+        sor = submit_objects_request(PID, [DocumentSpec(content, unique_id=d.unique_id)], for_register=True)
+        barrier.wait()
+        try:
+            register(store, sor)
+            results.append("ok")
+        except XdsFailure as exc:
+            results.append(exc.errors[0].code)
+
+    threads = [threading.Thread(target=go, args=(next(contents),)) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results.count("ok") == 1 and count(engine, "xds_document") == 1, results
+    assert set(results) - {"ok"} <= {"XDSNonIdenticalHash", "XDSDuplicateUniqueIdInRegistry"}, results
+    engine.dispose()
+
+
+def test_identical_resubmission_is_a_second_entry_and_different_hash_is_refused(db_url):
+    """Issue 14 item 9 (IHE, NIST XDS test 12004): same uniqueId, hash and size -> accepted, both
+    entries registered; a different hash -> XDSNonIdenticalHash, nothing stored."""
+    engine = make_engine(db_url)
+    store = SqlRegistryStore(engine)
+    d = DocumentSpec(b"identical")
+    first = register(store, submit_objects_request(PID, [d], for_register=True))
+    again = register(store, submit_objects_request(PID, [DocumentSpec(b"identical", unique_id=d.unique_id)],
+                                                   for_register=True))
+    assert first.documents[0].entry_uuid != again.documents[0].entry_uuid
+    with engine.connect() as c:
+        assert c.execute(sa.text("select count(*) from xds_document where unique_id = :u"),
+                         {"u": d.unique_id}).scalar() == 2
+    before = {t: count(engine, t) for t in ("xds_document", "xds_submission_set", "xds_association")}
+    with pytest.raises(XdsFailure) as exc:
+        register(store, submit_objects_request(PID, [DocumentSpec(b"different", unique_id=d.unique_id)],
+                                               for_register=True))
+    assert [e.code for e in exc.value.errors] == ["XDSNonIdenticalHash"]
+    assert before == {t: count(engine, t) for t in before}
+    engine.dispose()
+
+
+def test_racing_identical_submissions_of_one_unique_id_are_all_registered(db_url):
+    """The uniqueId claim waits for a racing transaction instead of failing on it: identical
+    submissions racing for one uniqueId are all accepted (each a registry entry)."""
+    engine = make_engine(db_url)
+    store = SqlRegistryStore(engine)
+    d = DocumentSpec(b"raced")
+    results = []
+    barrier = threading.Barrier(3)
 
     def go():
-        sor = submit_objects_request(PID, [DocumentSpec(b"same", unique_id=d.unique_id)], for_register=True)
+        sor = submit_objects_request(PID, [DocumentSpec(b"raced", unique_id=d.unique_id)], for_register=True)
         barrier.wait()
         try:
             register(store, sor)
@@ -113,5 +166,5 @@ def test_concurrent_same_unique_id_registers_once(db_url):
         t.start()
     for t in threads:
         t.join()
-    assert results.count("ok") == 1 and count(engine, "xds_document") == 1, results
+    assert results == ["ok"] * 3 and count(engine, "xds_document") == 3 and count(engine, "xds_document_unique_id") == 1
     engine.dispose()

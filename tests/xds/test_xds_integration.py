@@ -164,9 +164,39 @@ def test_register_iti42_and_non_identical_hash(gateway):
     again = DocumentSpec(b"different bytes, same uniqueId", unique_id=d.unique_id)
     rr = register(gateway, submit_objects_request(gateway.pid, [again], for_register=True))
     assert codes(rr) == ["XDSNonIdenticalHash"]
+    # an identical resubmission (same uniqueId, hash and size) is accepted: IHE, NIST XDS test 12004
+    # (issue 14 item 9); both entries are found by queries
     same = DocumentSpec(b"registered elsewhere", unique_id=d.unique_id)
-    rr = register(gateway, submit_objects_request(gateway.pid, [same], for_register=True))
-    assert codes(rr) == ["XDSDuplicateUniqueIdInRegistry"]
+    rr = register(gateway, submit_objects_request(gateway.pid, [same], for_register=True,
+                                                  repository_unique_id="1.2.3.77"))
+    assert status(rr) == "Success", errors(rr)
+    found = get_documents(gateway, d.unique_id)
+    assert len(found) == 2 and len({eo.get("id") for eo in found}) == 2
+
+
+def test_identical_iti41_resubmission_is_accepted_and_retrievable(gateway):
+    d = DocumentSpec(b"provided twice")
+    assert status(provide(gateway, [d])) == "Success"
+    rr = provide(gateway, [DocumentSpec(b"provided twice", unique_id=d.unique_id)])
+    assert status(rr) == "Success", errors(rr)
+    assert len(get_documents(gateway, d.unique_id)) == 2
+    rr, docs = retrieve(gateway, [d.unique_id])
+    assert status(rr) == "Success" and docs[d.unique_id][1] == b"provided twice"
+    rr = provide(gateway, [DocumentSpec(b"provided, but other bytes", unique_id=d.unique_id)])
+    assert codes(rr) == ["XDSNonIdenticalHash"]
+    assert len(get_documents(gateway, d.unique_id)) == 2
+
+
+def get_documents(gw, unique_id):
+    """ITI-18 GetDocuments by uniqueId (LeafClass): the ExtrinsicObjects found."""
+    req = etree.Element(f"{{{C.NS_QUERY}}}AdhocQueryRequest", nsmap={"query": C.NS_QUERY, "rim": C.NS_RIM})
+    etree.SubElement(req, f"{{{C.NS_QUERY}}}ResponseOption", returnType="LeafClass", returnComposedObjects="true")
+    aq = etree.SubElement(req, C.rim("AdhocQuery"), id="urn:uuid:5c4f972b-d56b-40ac-a5fc-c8ca9b40b9d4")
+    slot = etree.SubElement(aq, C.rim("Slot"), name="$XDSDocumentEntryUniqueId")
+    etree.SubElement(etree.SubElement(slot, C.rim("ValueList")), C.rim("Value")).text = f"('{unique_id}')"
+    resp = SoapClient(gw.registry_url).call(C.ACTION_ITI18, req)
+    assert resp.body.get("status").endswith("Success"), etree.tostring(resp.body)
+    return resp.body.findall(f".//{C.rim('ExtrinsicObject')}")
 
 
 def test_register_requires_hash_size_repository(gateway):
@@ -209,3 +239,74 @@ def test_faults_unknown_action_wrong_type_malformed(gateway):
     with pytest.raises(SoapFaultError) as exc:
         SoapClient(gateway.registry_url).call(C.ACTION_ITI42, etree.Element("{urn:x}y"))
     assert exc.value.code.endswith("Sender")
+
+
+def blob_files(gw):
+    return sorted(p.name for p in (gw.data_dir / "blobs").glob("??/??/*") if p.is_file())
+
+
+def test_an_invalid_submission_writes_no_blob(gateway):
+    """ITI-41 in its natural order: the checks that need no database (IHE rules, annex 3, hash and
+    size of each attachment) run before any blob is written (issue 9)."""
+    before = blob_files(gateway)
+    bad_code = DocumentSpec(b"invalid metadata, never stored " + gateway.pid.encode(), class_code=("nope", "1.2.3"))
+    rr = provide(gateway, [bad_code])
+    assert status(rr) == "Failure" and "XDSRegistryMetadataError" in codes(rr)
+    wrong_hash = DocumentSpec(b"hash that does not match " + gateway.pid.encode(), include_hash=True)
+    body, parts = provide_and_register_request(gateway.pid, [wrong_hash])
+    for slot in body.iter(C.rim("Slot")):
+        if slot.get("name") == "hash":
+            slot.find(f"{C.rim('ValueList')}/{C.rim('Value')}").text = "0" * 40
+    resp = SoapClient(gateway.repository_url).call(
+        C.ACTION_ITI41, body, [OutgoingAttachment(c, m, data=d) for c, m, d in parts], mtom=True)
+    assert codes(resp.body) == ["XDSRepositoryMetadataError"]
+    unknown_patient = DocumentSpec(b"for nobody " + gateway.pid.encode())
+    rr = provide(gateway, [unknown_patient], patient="NOPE^^^&2.16.756.5.30.1.999.1.1&ISO")
+    assert codes(rr) == ["XDSUnknownPatientId"]
+    assert blob_files(gateway) == before
+    ok = DocumentSpec(b"valid, stored " + gateway.pid.encode())
+    assert status(provide(gateway, [ok])) == "Success"
+    assert len(blob_files(gateway)) == len(before) + 1
+
+
+def test_a_mime_part_nothing_refers_to_is_missing_document_metadata(gateway):
+    """Issue 14 item 6: an attachment no xds:Document refers to is a document without metadata."""
+    d = DocumentSpec(b"with a stray part")
+    body, parts = provide_and_register_request(gateway.pid, [d])
+    atts = [OutgoingAttachment(c, m, data=data) for c, m, data in parts]
+    atts.append(OutgoingAttachment("stray-part@epd-test", "application/pdf", data=b"%PDF-1.4 no metadata"))
+    resp = SoapClient(gateway.repository_url).call(C.ACTION_ITI41, body, atts, mtom=True)
+    assert status(resp.body) == "Failure" and codes(resp.body) == ["XDSMissingDocumentMetadata"]
+    assert any("stray-part@epd-test" in e[1] for e in errors(resp.body))
+    assert retrieve(gateway, [d.unique_id])[1] == {}
+
+
+def test_too_many_objects_in_one_submission_is_refused(gateway):
+    """Issue 14 item 2: more registry objects than max_submission_objects (default 2000) ->
+    XDSRegistryError naming the limit, nothing stored."""
+    docs = [DocumentSpec(f"doc {i}".encode()) for i in range(1001)]   # 1001 entries + 1001 HasMember + 1 set
+    sor = submit_objects_request(gateway.pid, docs, for_register=True)
+    rr = register(gateway, sor)
+    assert status(rr) == "Failure" and codes(rr) == ["XDSRegistryError"]
+    assert any("2000" in e[1] and "max_submission_objects" in e[1] for e in errors(rr))
+    assert get_documents(gateway, docs[0].unique_id) == []
+
+
+def test_an_attachment_reusing_the_root_content_id_is_a_sender_fault(gateway):
+    """Issue 14 item 6, on the wire: HTTP 400 with a SOAP Sender fault, nothing stored."""
+    from gateway.soap.envelope import build_envelope, serialize
+    d = DocumentSpec(b"shadowed")
+    body, parts = provide_and_register_request(gateway.pid, [d])
+    root = serialize(build_envelope(body, C.ACTION_ITI41, None, to=gateway.repository_url))
+    boundary = b"MIMEboundary-root-reuse"
+    out = (b"--" + boundary + b'\r\nContent-Type: application/xop+xml; charset=UTF-8; type="application/soap+xml"'
+           b"\r\nContent-ID: <root@epd-test>\r\n\r\n" + root)
+    for cid in (parts[0][0], "root@epd-test"):
+        out += (b"\r\n--" + boundary + b"\r\nContent-Type: application/octet-stream\r\nContent-ID: <"
+                + cid.encode() + b">\r\n\r\n" + parts[0][2])
+    out += b"\r\n--" + boundary + b"--\r\n"
+    ctype = ('multipart/related; type="application/xop+xml"; start="<root@epd-test>"; '
+             f'start-info="application/soap+xml"; boundary="{boundary.decode()}"')
+    st, _, reply = post_raw(gateway.repository_url, out, ctype)
+    assert st == 400 and b"Sender" in reply and b"root part" in reply
+    assert retrieve(gateway, [d.unique_id])[1] == {}

@@ -2,7 +2,7 @@
 read rate-limit counters.
 
 Revision ID: 0004_policies
-Revises: 0002_mpi
+Revises: 0003_identical_resubmission
 
 (The integrator chains this after 0003 when that lands: down_revision = its revision id.)
 The schema is written out here, not taken from gateway/store/policies.py.
@@ -11,7 +11,7 @@ from alembic import op
 import sqlalchemy as sa
 
 revision = "0004_policies"
-down_revision = "0002_mpi"
+down_revision = "0003_identical_resubmission"
 branch_labels = None
 depends_on = None
 
