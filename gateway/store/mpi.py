@@ -13,9 +13,11 @@ migration ``0002_mpi``; this module only describes them.
 from __future__ import annotations
 
 import datetime as _dt
+import itertools
 import json
 import time
 import uuid
+from collections import OrderedDict
 from typing import Any, Iterable, Sequence
 
 import sqlalchemy as sa
@@ -233,11 +235,16 @@ class MpiStore:
     ``QueryStatePort`` and the small API the rest of the gateway uses (``add_patient``,
     ``is_known_mpi_pid``, ``find_by_epr_spid``)."""
 
+    #: Search statements kept (one per query shape, least recently used dropped first).
+    SEARCH_CACHE_SIZE = 128
+
     def __init__(self, engine: Engine, mpi_oid: str) -> None:
         self.engine = engine
         self.mpi_oid = mpi_oid
         self._known_domains: set[str] = {mpi_oid, EPR_SPID_OID}
-        self._search_cache: dict[tuple, sa.Select] = {}
+        #: Search statements by query shape, least recently used dropped first (bounded memory
+        #: whatever the sequence of queries; a statement is kept only once it has run).
+        self._search_cache: "OrderedDict[tuple, sa.Select]" = OrderedDict()
         # Reads are single statements: on PostgreSQL they run in autocommit, which saves the
         # BEGIN and ROLLBACK round trips of a pooled connection (2 instead of 4 per read).
         self._reader = (engine.execution_options(isolation_level="AUTOCOMMIT")
@@ -387,11 +394,18 @@ class MpiStore:
         """One statement: the candidates (indexed criteria, at most SEARCH_CANDIDATE_CAP) with
         their local ids; the statement is built once per query shape and reused (bound values)."""
         shape, params = self._search_shape(query)
-        stmt = self._search_cache.get(shape)
+        cache = self._search_cache
+        stmt = cache.get(shape)
         if stmt is None:
-            stmt = self._search_cache[shape] = self._build_search(shape)
+            stmt = self._build_search(shape)
+        else:
+            cache.move_to_end(shape)
         with self._reader.connect() as conn:
             patients = _patients_from_rows(conn.execute(stmt, params))
+        if shape not in cache:   # only a statement that ran is kept
+            cache[shape] = stmt
+            while len(cache) > self.SEARCH_CACHE_SIZE:
+                cache.popitem(last=False)
         hits = []
         for patient in patients:
             score = _score(patient, query)
@@ -658,21 +672,23 @@ class MpiStore:
         :meth:`_build_search` binds them (``p0``, ``p1``...)."""
         values: list[Any] = [STATUS_ACTIVE]
         ids = []
-        for cx in q.identifiers:
+        # every criterion must match: one given twice is the same criterion (the statement does not
+        # grow with repetitions)
+        for cx in dict.fromkeys(q.identifiers):
             kind = self._id_kind(cx.oid)
             ids.append(kind)
             values += [cx.id] if kind != "local" else [cx.oid, cx.id]
         names = []
-        for crit in q.names:
-            fam, giv = normalize(crit.family), normalize(crit.given)
+        distinct = dict.fromkeys((normalize(c.family), normalize(c.given), c.prefix) for c in q.names)
+        for fam, giv, prefix in distinct:
             with_birth = bool(fam) and q.birth_from is not None
-            names.append((bool(fam), crit.prefix, bool(giv), with_birth))
+            names.append((bool(fam), prefix, bool(giv), with_birth))
             if fam:
-                values += [fam, prefix_upper_bound(fam)] if crit.prefix else [fam]
+                values += [fam, prefix_upper_bound(fam)] if prefix else [fam]
                 if with_birth:
                     values += [q.birth_from, q.birth_to or q.birth_from]
             if giv:
-                values += ([giv, prefix_upper_bound(giv)] if crit.prefix
+                values += ([giv, prefix_upper_bound(giv)] if prefix
                            else [giv, giv + " ", prefix_upper_bound(giv + " ")])
         birth = q.birth_from is not None
         if birth:
@@ -701,7 +717,7 @@ class MpiStore:
         select at most SEARCH_CANDIDATE_CAP candidate keys; the outer select reads them with their
         local ids. Names, telecom and mother's maiden name are scored on the candidates in Python."""
         ids, names, birth, gender, addr = shape
-        counter = iter(range(10_000))
+        counter = itertools.count()
 
         def bp(type_: Any = None) -> sa.BindParameter:
             return sa.bindparam(f"p{next(counter)}", type_=type_ if type_ is not None else sa.String())
