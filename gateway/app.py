@@ -30,6 +30,14 @@ def swiss_validator(settings: Settings, valuesets):
     return validate
 
 
+def hl7v3_ports(settings: Settings, mpi):
+    """The PIX/PDQ use cases' ports, bound once: the MPI (also the PDQ continuation states, in the
+    database so that any worker serves a continuation), our response wrapper, the input limits."""
+    from gateway.endpoints.pix import hl7v3_limits, response_context
+    from profiles.hl7v3.outcomes import Hl7v3Ports
+    return Hl7v3Ports(mpi=mpi, responder=response_context(settings), states=mpi, limits=hl7v3_limits(settings))
+
+
 class Gateway:
     """Everything a worker process holds: engine, stores, services."""
 
@@ -45,6 +53,7 @@ class Gateway:
         self.policy = RegistryPolicy(mpi_oid=settings.mpi_oid,
                                      extra_validators=(swiss_validator(settings, self.valuesets),))
         self.xds = XdsService(settings, self.registry, self.blobs, self.mpi, self.policy)
+        self.hl7v3 = hl7v3_ports(settings, self.mpi)
 
     def health(self) -> dict:
         return {"annex3_valuesets": self.valuesets.version,
@@ -63,8 +72,8 @@ class Gateway:
         stored_query = Operation(partial(handle_stored_query, settings=self.settings, engine=self.engine,
                                          mpi=self.mpi, result_filter=None), "ITI-18")
         xds.putChild(b"registry", build_registry_endpoint(self.xds, {C.ACTION_ITI18: stored_query}))
-        root.putChild(b"pix", build_pix_endpoint(self.settings, self.mpi))
-        root.putChild(b"pdq", build_pdq_endpoint(self.settings, self.mpi))
+        root.putChild(b"pix", build_pix_endpoint(self.settings, self.hl7v3))
+        root.putChild(b"pdq", build_pdq_endpoint(self.settings, self.hl7v3))
         root.putChild(b"health", HealthResource(self.health))
         return root
 

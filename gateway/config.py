@@ -27,6 +27,12 @@ class Settings:
     max_query_results: int = 10000        # ITI-18 XDSTooManyResults threshold
     allow_folders: bool = False          # Swiss EPR forbids Folders; generic IHE behaviour behind it
     valuesets_file: str = ""             # empty: the packaged annex 3 release
+    # HL7 V3 (PIX/PDQ) input limits: past one, AE naming the limit, nothing stored
+    hl7_max_name_part_length: int = 255     # a name part, address part, telecom value
+    hl7_max_identifier_length: int = 255    # the extension of one identifier
+    hl7_max_identifiers_per_person: int = 20  # ids of one patient in an ITI-44
+    hl7_max_repetitions: int = 20           # names, addresses, telecoms of one patient
+    hl7_max_parameter_values: int = 20      # values of one ITI-45/47 query parameter
     log_level: str = "info"
 
     @property

@@ -54,9 +54,8 @@ class FakeMpi:
     def is_known_domain(self, oid):
         return oid in (MPI, EPR_SPID_OID) or any(c.oid == oid for p in self.patients.values() for c in p.local_ids)
 
-    def search(self, query, limit):
-        from profiles.hl7v3.ports import SearchHit
-        return [SearchHit(p, 100) for p in self.patients.values()][:limit]
+    def candidates(self, query):
+        return list(self.patients.values())
 
     def get_many(self, keys):
         return [p for p in self.patients.values() if p.key in keys]

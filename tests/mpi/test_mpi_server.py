@@ -1,43 +1,27 @@
-"""PIX/PDQ over the real SOAP server (subprocess on 127.0.0.1, port 0)."""
+"""PIX/PDQ over the real gateway (subprocess on 127.0.0.1, port 0)."""
 from __future__ import annotations
 
 import http.client
-import select
-import signal
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from lxml import etree
 
 from gateway.clients.soap import SoapClient, SoapFaultError
+from support.gateway_proc import make_gateway
 
 from hl7v3_samples import SAMPLE_COMMUNITY_OID, SAMPLES, pdq_query, name_param, pix_query, xp
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    from gateway.store.db import upgrade
-    url = f"sqlite:///{tmp_path_factory.mktemp('mpi')}/mpi.sqlite"
-    upgrade(url)
-    proc = subprocess.Popen([sys.executable, "-m", "tests.mpi.mpi_server_app", url, SAMPLE_COMMUNITY_OID],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    ready, _, _ = select.select([proc.stdout], [], [], 30)
-    line = proc.stdout.readline() if ready else b""
-    if not line.startswith(b"LISTENING"):
-        proc.kill()
-        pytest.fail(f"server did not start: {line!r}")
-    _, host, port = line.decode().split()
-    yield host, int(port)
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    """The real gateway (``epd-gateway serve``), its MPI-PIDs in the samples' community domain."""
+    gw = make_gateway(tmp_path_factory.mktemp("mpi"), mpi_oid=SAMPLE_COMMUNITY_OID)
+    gw.start("--workers", "1")
+    host, port = gw.base_url.rsplit("//", 1)[1].rsplit(":", 1)
+    yield host.strip("[]"), int(port)
+    gw.stop()
 
 
 def post(server, path: str, data: bytes) -> tuple[int, etree._Element]:
