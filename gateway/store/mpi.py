@@ -232,6 +232,7 @@ class MpiStore:
         shape, params = search_shape(query, self.mpi_oid)
         stmt = self._search_cache.get(shape)
         with self._reader.connect() as conn:
+            conn = conn.execution_options(compiled_cache=self._search_cache.compiled_cache(shape))
             patients = patients_from_rows(conn.execute(stmt, params))
         self._search_cache.keep(shape, stmt)   # only a statement that ran is kept
         return patients

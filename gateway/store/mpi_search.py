@@ -13,6 +13,7 @@ from collections import OrderedDict
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.util import LRUCache
 
 from gateway.store.mpi_tables import mpi_address, mpi_local_id, mpi_name, mpi_patient, patients_statement
 from profiles.ch.identifiers import EPR_SPID_OID
@@ -123,13 +124,28 @@ def build_search(shape: tuple) -> sa.Select:
 
 
 
+#: Shapes with at most this many name and identifier criteria are kept (the everyday queries: a
+#: name, a name and a birth date, an identifier); bigger ones are built, run and dropped.
+CACHEABLE_CRITERIA = 4
+
+
+def cacheable(shape: tuple) -> bool:
+    ids, names = shape[0], shape[1]
+    return len(ids) + len(names) <= CACHEABLE_CRITERIA
+
+
 class SearchStatements:
     """Search statements by query shape, least recently used dropped first: memory stays bounded
-    whatever the sequence of queries. A statement is kept only once it has run (:meth:`keep`)."""
+    whatever the sequence of queries. A statement is kept only once it has run (:meth:`keep`), and
+    only a small one (:func:`cacheable`): a statement of many criteria weighs up to megabytes
+    compiled and is rare, so it is rebuilt each time rather than kept."""
 
     def __init__(self, capacity: int = 128) -> None:
         self.capacity = capacity
         self._cache: "OrderedDict[tuple, sa.Select]" = OrderedDict()
+        #: SQLAlchemy's compiled forms of these statements, apart from the engine's own cache (500
+        #: entries, filled at compile time, also by statements that then fail): bounded like them.
+        self.compiled = LRUCache(capacity)
 
     def get(self, shape: tuple) -> sa.Select:
         stmt = self._cache.get(shape)
@@ -138,8 +154,12 @@ class SearchStatements:
         self._cache.move_to_end(shape)
         return stmt
 
+    def compiled_cache(self, shape: tuple) -> LRUCache | None:
+        """The compiled cache to run ``shape``'s statement with (``None``: not kept compiled)."""
+        return self.compiled if cacheable(shape) else None
+
     def keep(self, shape: tuple, stmt: sa.Select) -> None:
-        if shape in self._cache:
+        if shape in self._cache or not cacheable(shape):
             return
         self._cache[shape] = stmt
         while len(self._cache) > self.capacity:

@@ -1,4 +1,5 @@
-"""Error codes and exceptions of the HL7 V3 PIX/PDQ profiles: the one catalogue.
+"""Error codes and exceptions of the HL7 V3 PIX/PDQ profiles. The messages themselves, each with
+its code, are in :mod:`profiles.hl7v3.messages_catalogue` (call sites name an entry there).
 
 Acknowledgement detail codes come from HL7 table 0357 (message error condition codes), which
 IHE ITI TF-2b uses in V3 acknowledgementDetail/code (e.g. 204 Unknown Key Identifier in ITI-45/47).

@@ -23,12 +23,15 @@ def store(db_url):
 def test_search_statement_cache_stays_bounded(store):
     """Each distinct query shape compiled one statement, kept forever (issue 14 item 1)."""
     store.add_patient("761337610411353650", "Muster", "Anna", dt.date(1980, 1, 2), "F")
-    for n in range(1, 300):
-        names = tuple(NameCriterion(family=f"F{k}", given="G" if (n >> k) & 1 else "", prefix=bool(n & 1))
-                      for k in range(n % 9 + 1))
+    shapes = set()
+    for n in range(1, 300):   # 4 criteria, each with or without a given name, exact or prefix: 256 x 2 shapes
+        names = tuple(NameCriterion(family=f"F{k}", given="G" if (n >> (2 * k)) & 1 else "",
+                                    prefix=bool((n >> (2 * k + 1)) & 1)) for k in range(4))
         birth = dt.date(1980, 1, 2) if n % 3 else None
+        shapes.add((names, birth))
         store.search(DemographicQuery(names=names, birth_from=birth, birth_to=birth), 10)
-    assert 0 < len(store._search_cache) <= 128 == store.SEARCH_CACHE_SIZE
+    assert len(shapes) > 128
+    assert len(store._search_cache) == 128 == store.SEARCH_CACHE_SIZE
 
 
 def test_many_values_do_not_exhaust_the_parameter_counter(sqlite_url):
@@ -162,3 +165,27 @@ def test_limits_are_configurable(sqlite_store):
     assert ack_code(pdq.query(pdq_query(name_param("Mu") + name_param("Mu")))) == "AA"
     r = pdq.query(pdq_query(name_param("Mu") + name_param("Mu") + name_param("Mu")))
     assert ack_code(r) == "AE" and "hl7_max_parameter_values" in _only_detail(r)[1]
+
+
+def test_search_statements_stay_out_of_the_engines_compiled_cache(store):
+    """The engine's compiled cache keeps every statement compiled (500 entries), failing ones too:
+    the search's compiled forms live in a cache bounded like the statements."""
+    store.add_patient("761337610411353650", "Muster", "Anna", dt.date(1980, 1, 2), "F")
+    engine_cache = store.engine._compiled_cache
+    before = len(engine_cache)
+    for n in range(1, 200):
+        names = tuple(NameCriterion(family=f"F{k}", prefix=bool((n >> k) & 1)) for k in range(n % 8 + 1))
+        store.search(DemographicQuery(names=names), 10)
+    assert len(engine_cache) - before < 10
+    assert 0 < len(store._search_cache.compiled) <= 1.5 * store.SEARCH_CACHE_SIZE
+
+
+def test_statements_of_many_criteria_are_not_kept(store):
+    """A statement of many criteria weighs megabytes compiled: built, run, dropped."""
+    store.add_patient("761337610411353650", "Muster", "Anna", dt.date(1980, 1, 2), "F")
+    many = DemographicQuery(names=tuple(NameCriterion(family="Muster", given=f"G{k}") for k in range(12)))
+    assert store.search(many, 10) == []
+    assert len(store._search_cache) == 0 and len(store._search_cache.compiled) == 0
+    one = DemographicQuery(names=(NameCriterion(family="Muster"),))
+    assert store.search(one, 10)[0].patient.epr_spid == "761337610411353650"
+    assert len(store._search_cache) == 1 and len(store._search_cache.compiled) == 1
