@@ -316,7 +316,8 @@ def run_wrk(url: str, bodies: Path, check: str, clients: int, duration: int, ser
 def start_server(url: str, workers: int, data_dir: str, test_app: bool):
     env = dict(os.environ, EPD_DATABASE_URL=url, EPD_MPI_OID=MPI_OID, EPD_DATA_DIR=data_dir, EPD_LOG_LEVEL="warning")
     if test_app:
-        cmd = [sys.executable, "-m", "tests.mpi.mpi_server_app", url, MPI_OID, str(workers)]
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "bench"), env.get("PYTHONPATH", "")])
+        cmd = [sys.executable, "-m", "mpi_server_app", url, MPI_OID, str(workers)]
     else:
         cmd = [str(Path(sys.executable).with_name("epd-gateway")), "serve", "--port", "0", "--workers", str(workers)]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -353,7 +354,7 @@ def main() -> None:
     ap.add_argument("--duration", type=int, default=30, help="seconds per query measurement")
     ap.add_argument("--feed-duration", type=int, default=20, help="seconds of ITI-44 feeds")
     ap.add_argument("--workers", type=int, default=2, help="gateway worker processes")
-    ap.add_argument("--test-app", action="store_true", help="tests.mpi.mpi_server_app instead of epd-gateway serve")
+    ap.add_argument("--test-app", action="store_true", help="bench/mpi_server_app.py (PIX/PDQ only) instead of epd-gateway serve")
     ap.add_argument("--load-only", action="store_true")
     ap.add_argument("--no-feeds", action="store_true")
     args = ap.parse_args()
@@ -397,7 +398,7 @@ def main() -> None:
 
     proc, server = start_server(url, args.workers, str(work / "data"), args.test_app)
     try:
-        print(f"server {'tests.mpi.mpi_server_app' if args.test_app else 'epd-gateway serve'} "
+        print(f"server {'bench/mpi_server_app.py' if args.test_app else 'epd-gateway serve'} "
               f"--workers {args.workers} at {server}; {args.clients} connections, wrk -t2", flush=True)
         run_wrk(server + "/pdq", q47, 'code="OK"', args.clients, 5, proc.pid, "warm-up", quiet=True)
         run_wrk(server + "/pix", q45, 'code="OK"', args.clients, 5, proc.pid, "warm-up", quiet=True)

@@ -52,6 +52,14 @@ def refuse_submission(ctx, request, decision):
     return registry_outcome(errors, audit_facts(ctx.transaction, request.submission))
 
 
+def hl7v3_ports(settings: Settings, mpi):
+    """The PIX/PDQ use cases' ports, bound once: the MPI (also the PDQ continuation states, in the
+    database so that any worker serves a continuation), our response wrapper, the input limits."""
+    from gateway.endpoints.pix import hl7v3_limits, response_context
+    from profiles.hl7v3.outcomes import Hl7v3Ports
+    return Hl7v3Ports(mpi=mpi, responder=response_context(settings), states=mpi, limits=hl7v3_limits(settings))
+
+
 class Gateway:
     """Everything a worker process holds: engine, stores, ports, transactions, the pipeline."""
 
@@ -73,6 +81,7 @@ class Gateway:
                                                      self.policy, settings.repository_unique_id)
         self.register_ports = RegisterPorts(self.registry, self.policy)
         self.xds = XdsService(settings, self.registry, self.blobs, self.provide_ports, self.register_ports)
+        self.hl7v3 = hl7v3_ports(settings, self.mpi)
         self._wire_write_side()
         self._wire_read_side()
 
@@ -127,8 +136,8 @@ class Gateway:
                                                               self.pipeline, iti41=self.iti41, spool_dir=spool))
         xds.putChild(b"registry", build_registry_endpoint(self.xds, {C.ACTION_ITI18: self.stored_query},
                                                           self.pipeline, iti42=self.iti42, spool_dir=spool))
-        root.putChild(b"pix", build_pix_endpoint(self.settings, self.mpi))
-        root.putChild(b"pdq", build_pdq_endpoint(self.settings, self.mpi))
+        root.putChild(b"pix", build_pix_endpoint(self.settings, self.hl7v3, self.pipeline))
+        root.putChild(b"pdq", build_pdq_endpoint(self.settings, self.hl7v3, self.pipeline))
         root.putChild(b"health", HealthResource(self.health))
         metrics = process_metrics()
         if metrics is not None:
@@ -143,7 +152,4 @@ class Gateway:
 
 
 def build_root(settings: Settings) -> resource.Resource:
-    root = Gateway(settings).build_root()
-    from gateway.security.setup import install as install_security
-    install_security(root, settings)   # XUA seam when EPD_XUA_TRUST / serve --demo (off by default)
-    return root
+    return Gateway(settings).build_root()

@@ -52,6 +52,12 @@ class Settings:
     xua_clock_skew: int = 60             # seconds tolerated around NotBefore/NotOnOrAfter
     xua_cache_size: int = 1024           # verified assertions kept (by digest)
     xua_dev_trust: bool = False          # trust the development provider's key (serve --demo)
+    # HL7 V3 (PIX/PDQ) input limits: past one, AE naming the limit, nothing stored
+    hl7_max_name_part_length: int = 255     # a name part, address part, telecom value
+    hl7_max_identifier_length: int = 255    # the extension of one identifier
+    hl7_max_identifiers_per_person: int = 20  # ids of one patient in an ITI-44
+    hl7_max_repetitions: int = 20           # names, addresses, telecoms of one patient
+    hl7_max_parameter_values: int = 20      # values of one ITI-45/47 query parameter
 
     @property
     def effective_database_url(self) -> str:

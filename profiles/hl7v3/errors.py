@@ -1,4 +1,5 @@
-"""Error codes and exceptions of the HL7 V3 PIX/PDQ profiles: the one catalogue.
+"""Error codes and exceptions of the HL7 V3 PIX/PDQ profiles. The messages themselves, each with
+its code, are in :mod:`profiles.hl7v3.messages_catalogue` (call sites name an entry there).
 
 Acknowledgement detail codes come from HL7 table 0357 (message error condition codes), which
 IHE ITI TF-2b uses in V3 acknowledgementDetail/code (e.g. 204 Unknown Key Identifier in ITI-45/47).
@@ -58,8 +59,11 @@ class Hl7v3Error(Exception):
     """A problem with a message that becomes an acknowledgementDetail (never a stack trace).
 
     ``ack`` is AE (the content is wrong) or AR (the message cannot be processed at all: not
-    HL7 V3, wrong interaction, broken wrapper).
+    HL7 V3, wrong interaction, broken wrapper). Raised through the catalogue
+    (:mod:`profiles.hl7v3.messages_catalogue`), which sets ``entry``.
     """
+
+    entry = None
 
     def __init__(self, text: str, code: str = DATA_TYPE_ERROR, location: str | None = None,
                  ack: str = ACK_ERROR) -> None:
@@ -83,8 +87,10 @@ class MessageRejected(Hl7v3Error):
 # -- store-level errors (raised by the MpiPort, mapped to details by the profile) -------------
 
 class MpiError(ValueError):
-    """A request the MPI refuses; a ValueError so plain callers (CLI) get a clear message."""
+    """A request the MPI refuses; a ValueError so plain callers (CLI) get a clear message.
+    Raised through the catalogue (``Entry.store_error``), which sets ``code`` and ``entry``."""
     code = DATA_TYPE_ERROR
+    entry = None
 
 
 class InvalidIdentifier(MpiError):

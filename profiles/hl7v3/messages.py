@@ -19,10 +19,9 @@ from profiles.hl7v3.errors import (
     DETAIL_ERROR,
     ERROR_CODE_SYSTEM,
     ERROR_NAMES,
-    REQUIRED_FIELD_MISSING,
     Hl7v3Error,
-    MessageRejected,
 )
+from profiles.hl7v3.messages_catalogue import M
 
 HL7_NS = "urn:hl7-org:v3"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
@@ -62,7 +61,7 @@ def parse(data: bytes) -> etree._Element:
     try:
         return etree.fromstring(data, _PARSER)
     except (etree.XMLSyntaxError, ValueError) as exc:
-        raise MessageRejected(f"not well-formed XML: {exc}", DATA_TYPE_ERROR) from None
+        raise M.NOT_WELL_FORMED.error(reason=exc) from None
 
 
 def child(el: etree._Element | None, *path: str) -> etree._Element | None:
@@ -113,11 +112,11 @@ def parse_ts_date(value: str | None, location: str) -> _dt.date | None:
         return None
     digits = value[:8]
     if len(digits) < 8 or not digits.isdigit():
-        raise Hl7v3Error(f"timestamp {value!r} must start with YYYYMMDD", DATA_TYPE_ERROR, location)
+        raise M.TIMESTAMP_FORMAT.error(location, value=value)
     try:
         return _dt.date(int(digits[:4]), int(digits[4:6]), int(digits[6:8]))
     except ValueError:
-        raise Hl7v3Error(f"timestamp {value!r} is not a valid date", DATA_TYPE_ERROR, location) from None
+        raise M.TIMESTAMP_INVALID.error(location, value=value) from None
 
 
 def format_date(d: _dt.date) -> str:
@@ -153,16 +152,14 @@ def read_header(msg: etree._Element, expected: Iterable[str]) -> MessageHeader:
     """
     expected = tuple(expected)
     if not isinstance(msg.tag, str) or etree.QName(msg).namespace != HL7_NS:
-        raise MessageRejected(f"expected an HL7 V3 message ({', '.join(expected)}) in namespace {HL7_NS}, "
-                              f"got {msg.tag!r}")
+        raise M.NOT_HL7V3.error(expected=", ".join(expected), namespace=HL7_NS, tag=msg.tag)
     name = local_name(msg)
     if name not in expected:
-        raise MessageRejected(f"interaction {name} is not supported here (expected {', '.join(expected)})")
+        raise M.INTERACTION_UNSUPPORTED.error(name=name, expected=", ".join(expected))
     iid = child(msg, "interactionId")
     iid_ext = (iid.get("extension") if iid is not None else "") or ""
     if iid_ext and iid_ext != name:
-        raise MessageRejected(f"interactionId {iid_ext} does not match the message {name}",
-                              location=f"/hl7:{name}/hl7:interactionId")
+        raise M.INTERACTION_ID_MISMATCH.error(f"/hl7:{name}/hl7:interactionId", interaction_id=iid_ext, name=name)
     proc = child(msg, "processingCode")
     sender = child(msg, "sender", "device")
     receiver = child(msg, "receiver", "device")
@@ -276,5 +273,5 @@ def header_or_none(msg: etree._Element | None) -> MessageHeader | None:
 
 def require(el: etree._Element | None, what: str, location: str) -> etree._Element:
     if el is None:
-        raise Hl7v3Error(f"{what} is missing", REQUIRED_FIELD_MISSING, location)
+        raise M.MISSING.error(location, what=what)
     return el

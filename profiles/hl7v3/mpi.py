@@ -15,6 +15,7 @@ import datetime as _dt
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from profiles.ch.identifiers import (
     CX,
@@ -24,6 +25,8 @@ from profiles.ch.identifiers import (
     is_oid,
     looks_like_navs13,
 )
+if TYPE_CHECKING:
+    from profiles.hl7v3.messages_catalogue import Finding
 
 #: Record status values.
 STATUS_ACTIVE = "active"
@@ -34,7 +37,7 @@ GENDERS = ("M", "F", "O", "U")
 
 MAX_ID_LENGTH = 255
 NAVS13_MESSAGE = ("an AHV/AVS number (NAVS13) may not be used as an identifier in the EPR; "
-                  "send the EPR-SPID instead (it is not stored)")
+                  "send the EPR-SPID instead (it is not stored)")   # = messages_catalogue.M.NAVS13
 
 
 @dataclass(frozen=True)
@@ -118,35 +121,40 @@ class PatientFeed:
 
 # -- identifier rules ------------------------------------------------------------------------
 
-def identifier_problem(id_value: str, oid: str, *, mpi_oid: str | None = None) -> str | None:
-    """Why ``id_value`` under ``oid`` may not enter the MPI, or None.
+def identifier_problem(id_value: str, oid: str, *, mpi_oid: str | None = None,
+                       max_length: int = MAX_ID_LENGTH) -> "Finding | None":
+    """Why ``id_value`` under ``oid`` may not enter the MPI (a catalogued :class:`Finding`; ``str()``
+    gives its text), or None.
 
     NAVS13 is refused whatever the root; an EPR-SPID (root :data:`EPR_SPID_OID`) must pass the
-    format and check-digit test; any other identifier needs a non-empty id and an OID root.
+    format and check-digit test; any other identifier needs a non-empty id of at most
+    ``max_length`` characters and an OID root.
     """
+    from profiles.hl7v3.messages_catalogue import M, Finding
     id_value = id_value or ""
     if oid == NAVS13_OID or looks_like_navs13(id_value):
-        return NAVS13_MESSAGE
+        return Finding.of(M.NAVS13)
     if oid == EPR_SPID_OID:
         problem = epr_spid_problem(id_value)
-        return f"invalid EPR-SPID {id_value!r}: {problem}" if problem else None
+        return Finding.of(M.EPR_SPID_INVALID, value=id_value, problem=problem) if problem else None
     if not id_value.strip():
-        return f"identifier under {oid!r} has no extension (id)"
-    if len(id_value) > MAX_ID_LENGTH:
-        return f"identifier longer than {MAX_ID_LENGTH} characters"
+        return Finding.of(M.ID_WITHOUT_EXTENSION, oid=oid)
+    if len(id_value) > max_length:
+        return Finding.of(M.ID_TOO_LONG, limit=max_length)
     if not is_oid(oid or ""):
-        return f"assigning authority {oid!r} is not an OID"
+        return Finding.of(M.AUTHORITY_NOT_OID, oid=oid)
     return None
 
 
-def epr_spid_entry_problem(value: str | None) -> str | None:
+def epr_spid_entry_problem(value: str | None) -> "Finding | None":
     """The check applied to every EPR-SPID entering the MPI."""
+    from profiles.hl7v3.messages_catalogue import M, Finding
     if value is None or value == "":
-        return "the EPR-SPID is required"
+        return Finding.of(M.EPR_SPID_REQUIRED)
     if looks_like_navs13(value):
-        return NAVS13_MESSAGE
+        return Finding.of(M.NAVS13)
     problem = epr_spid_problem(value)
-    return f"invalid EPR-SPID {value!r}: {problem}" if problem else None
+    return Finding.of(M.EPR_SPID_INVALID, value=value, problem=problem) if problem else None
 
 
 # -- normalisation for matching --------------------------------------------------------------

@@ -26,19 +26,18 @@ from dataclasses import dataclass
 from lxml import etree
 
 from profiles.ch.identifiers import CX, EPR_SPID_OID
+from profiles.context import RequestContext
 from profiles.hl7v3.errors import (
     ACK_ACCEPT,
     ACK_ERROR,
-    APPLICATION_INTERNAL_ERROR,
-    DATA_TYPE_ERROR,
     QUERY_ERROR,
     QUERY_NOT_FOUND,
     QUERY_OK,
     QUERY_QUALIFICATION_ERROR,
-    REQUIRED_FIELD_MISSING,
-    UNKNOWN_KEY_IDENTIFIER,
     Hl7v3Error,
 )
+from profiles.hl7v3.limits import DEFAULT_LIMITS, Hl7v3Limits, check_text
+from profiles.hl7v3.matching import rank
 from profiles.hl7v3.messages import (
     CONTINUATION,
     INTERACTION_ROOT,
@@ -53,6 +52,7 @@ from profiles.hl7v3.messages import (
     child,
     children,
     header_or_none,
+    local_name,
     new_message,
     parse,
     read_header,
@@ -60,29 +60,35 @@ from profiles.hl7v3.messages import (
     sub,
     text,
 )
+from profiles.hl7v3.messages_catalogue import M
 from profiles.hl7v3.mpi import Address, Patient
+from profiles.hl7v3.outcomes import (MAX_RESULTS, Hl7v3Ports, Refusal, outcome, query_id_text, query_text,
+                                     request_message_id)
 from profiles.hl7v3.person import build_person, parse_address, parse_gender
 from profiles.hl7v3.pix import SPID_AUTHORITY_NAME, ii_to_cx
 from profiles.hl7v3.ports import DemographicQuery, MpiPort, NameCriterion, QueryState, QueryStatePort, SearchHit
+from profiles.outcome import AuditFacts, Outcome
 
 log = logging.getLogger(__name__)
 
-#: Past this many matches the query must be refined (AE / QE).
-MAX_RESULTS = 100
+ITI47 = "ITI-47"
 DEFAULT_MIN_DEGREE = 0
 FUZZY_THRESHOLD = 90
 
 _P = f"/hl7:{PDQ_QUERY}/hl7:controlActProcess/hl7:queryByParameter"
 _PL = f"{_P}/hl7:parameterList"
+_QC = f"/hl7:{CONTINUATION}/hl7:controlActProcess/hl7:queryContinuation"
 
 
 @dataclass(frozen=True)
 class PdqQuery:
-    """A parsed ITI-47 query."""
+    """A parsed ITI-47 query. ``identifier_locations``: where each identifier criterion sits (its
+    domain is checked against the MPI by the use case)."""
     criteria: DemographicQuery
     return_domains: tuple[str, ...]
     initial_quantity: int | None
     minimum_degree: int
+    identifier_locations: tuple[str, ...] = ()
 
 
 def _int_value(el: etree._Element | None, location: str, minimum: int, maximum: int | None = None) -> int | None:
@@ -92,9 +98,9 @@ def _int_value(el: etree._Element | None, location: str, minimum: int, maximum: 
     try:
         value = int(raw)
     except (TypeError, ValueError):
-        raise Hl7v3Error(f"{raw!r} is not an integer", DATA_TYPE_ERROR, location) from None
+        raise M.NOT_AN_INTEGER.error(location, raw=raw) from None
     if value < minimum or (maximum is not None and value > maximum):
-        raise Hl7v3Error(f"{value} is out of range", DATA_TYPE_ERROR, location)
+        raise M.OUT_OF_RANGE.error(location, value=value)
     return value
 
 
@@ -113,13 +119,27 @@ def birth_range(value: str, location: str) -> tuple[_dt.date, _dt.date]:
             return _dt.date(int(digits), 1, 1), _dt.date(int(digits), 12, 31)
     except ValueError:
         pass
-    raise Hl7v3Error(f"birth time {value!r} must be YYYY, YYYYMM or YYYYMMDD", DATA_TYPE_ERROR, location)
+    raise M.BIRTH_TIME_FORMAT.error(location, value=value)
 
 
-def parse_query(msg: etree._Element, mpi: MpiPort) -> PdqQuery:
-    """The criteria of a PRPA_IN201305UV02; Hl7v3Error locates what is wrong."""
+def check_parameter_counts(params: etree._Element, limits: Hl7v3Limits) -> None:
+    """At most ``max_parameter_values`` values per query parameter, all its occurrences together
+    (an occurrence without a value element counts as one)."""
+    counts: dict[str, int] = {}
+    for p in params:
+        if not isinstance(p.tag, str):
+            continue
+        name = local_name(p)
+        counts[name] = counts.get(name, 0) + max(1, len(children(p, "value")))
+        if counts[name] > limits.max_parameter_values:
+            raise M.TOO_MANY_VALUES.error(f"{_PL}/hl7:{name}", parameter=name, limit=limits.max_parameter_values)
+
+
+def parse_query(msg: etree._Element, mpi_oid: str, limits: Hl7v3Limits = DEFAULT_LIMITS) -> PdqQuery:
+    """The criteria of a PRPA_IN201305UV02; Hl7v3Error locates what is wrong (pure: no port)."""
     qbp = require(child(msg, "controlActProcess", "queryByParameter"), "queryByParameter", _P)
     params = require(child(qbp, "parameterList"), "parameterList", _PL)
+    check_parameter_counts(params, limits)
     initial = _int_value(child(qbp, "initialQuantity"), f"{_P}/hl7:initialQuantity", 1)
     mcl = child(qbp, "matchCriterionList")
     algorithm = text(child(mcl, "matchAlgorithm", "value"))
@@ -130,11 +150,13 @@ def parse_query(msg: etree._Element, mpi: MpiPort) -> PdqQuery:
     names = []
     for i, p in enumerate(children(params, "livingSubjectName"), 1):
         for j, value in enumerate(children(p, "value"), 1):
+            loc = f"{_PL}/hl7:livingSubjectName[{i}]/hl7:value[{j}]"
             fam = " ".join(text(f) for f in children(value, "family") if text(f))
             giv = " ".join(text(g) for g in children(value, "given") if text(g))
             if not fam and not giv:
-                raise Hl7v3Error("livingSubjectName needs a family or a given name", REQUIRED_FIELD_MISSING,
-                                 f"{_PL}/hl7:livingSubjectName[{i}]/hl7:value[{j}]")
+                raise M.NAME_NEEDS_PART.error(loc)
+            check_text(fam, "name part family", loc, limits)
+            check_text(giv, "name part given", loc, limits)
             prefix = fuzzy or "SRCH" in (value.get("use") or "").split()
             names.append(NameCriterion(family=fam, given=giv, prefix=prefix))
 
@@ -150,41 +172,42 @@ def parse_query(msg: etree._Element, mpi: MpiPort) -> PdqQuery:
         gender = parse_gender(value.get("code") if value is not None else None,
                               f"{_PL}/hl7:livingSubjectAdministrativeGender[{i}]/hl7:value")
 
-    identifiers = []
+    identifiers, id_locations = [], []
     for i, p in enumerate(children(params, "livingSubjectId"), 1):
         for j, value in enumerate(children(p, "value"), 1):
             loc = f"{_PL}/hl7:livingSubjectId[{i}]/hl7:value[{j}]"
-            cx = ii_to_cx(value, loc, mpi.mpi_oid)
-            if not mpi.is_known_domain(cx.oid):
-                raise Hl7v3Error(f"assigning authority {cx.oid} of livingSubjectId is not known",
-                                 UNKNOWN_KEY_IDENTIFIER, loc)
-            identifiers.append(cx)
+            identifiers.append(ii_to_cx(value, loc, mpi_oid, limits))
+            id_locations.append(loc)
 
     address: Address | None = None
-    for p in children(params, "patientAddress"):
+    for i, p in enumerate(children(params, "patientAddress"), 1):
         value = child(p, "value")
         if value is not None:
             address = parse_address(value)
+            loc = f"{_PL}/hl7:patientAddress[{i}]/hl7:value"
+            for part in (*address.street_lines, address.city, address.postal_code, address.state, address.country):
+                check_text(part, "address part", loc, limits)
     telecom = ""
-    for p in children(params, "patientTelecom"):
+    for i, p in enumerate(children(params, "patientTelecom"), 1):
         value = child(p, "value")
         telecom = (value.get("value") if value is not None else "") or telecom
+        check_text(telecom, "telecom", f"{_PL}/hl7:patientTelecom[{i}]/hl7:value", limits)
     mmn = ""
-    for p in children(params, "mothersMaidenName"):
+    for i, p in enumerate(children(params, "mothersMaidenName"), 1):
         value = child(p, "value")
         mmn = text(child(value, "family")) or text(value)
+        check_text(mmn, "mother's maiden name", f"{_PL}/hl7:mothersMaidenName[{i}]/hl7:value", limits)
 
     domains: list[str] = []
     bad: list[AckDetail] = []
     for i, p in enumerate(children(params, "otherIDsScopingOrganization"), 1):
         value = child(p, "value")
         root = (value.get("root") if value is not None else "") or ""
-        if root in (mpi.mpi_oid, EPR_SPID_OID):
+        if root in (mpi_oid, EPR_SPID_OID):
             domains.append(root)
         else:
-            bad.append(AckDetail(f"patient identification domain {root!r} is not known (known: {mpi.mpi_oid}, "
-                                 f"{EPR_SPID_OID})", UNKNOWN_KEY_IDENTIFIER,
-                                 f"{_PL}/hl7:otherIDsScopingOrganization[{i}]/hl7:value"))
+            bad.append(M.DOMAIN_UNKNOWN.detail(f"{_PL}/hl7:otherIDsScopingOrganization[{i}]/hl7:value",
+                                               root=root, known=f"{mpi_oid}, {EPR_SPID_OID}"))
     if bad:
         raise _DomainErrors(bad)
 
@@ -192,197 +215,255 @@ def parse_query(msg: etree._Element, mpi: MpiPort) -> PdqQuery:
                                 address=address if address is not None and not address.is_empty() else None,
                                 identifiers=tuple(identifiers), mothers_maiden_name=mmn, telecom=telecom)
     if not (criteria.names or criteria.birth_from or criteria.identifiers or criteria.address):
-        raise Hl7v3Error("the query needs a name, a birth date, an identifier or an address",
-                         REQUIRED_FIELD_MISSING, _PL)
+        raise M.QUERY_NEEDS_CRITERION.error(_PL)
     return PdqQuery(criteria, tuple(domains), initial,
-                    min_degree if min_degree is not None else DEFAULT_MIN_DEGREE)
+                    min_degree if min_degree is not None else DEFAULT_MIN_DEGREE, tuple(id_locations))
 
 
 class _DomainErrors(Hl7v3Error):
     """Several unknown otherIDsScopingOrganization: one acknowledgementDetail each."""
 
     def __init__(self, details: list[AckDetail]) -> None:
-        super().__init__(details[0].text, UNKNOWN_KEY_IDENTIFIER, details[0].location)
+        super().__init__(details[0].text, details[0].code, details[0].location)
+        self.entry = M.DOMAIN_UNKNOWN
         self.details = details
 
 
+# -- parsed requests ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PdqQueryRequest:
+    header: MessageHeader | None
+    refusal: Refusal | None = None
+    qbp: etree._Element | None = None
+    query: PdqQuery | None = None
+
+
+def parse_pdq_query(msg: etree._Element, mpi_oid: str, limits: Hl7v3Limits = DEFAULT_LIMITS) -> PdqQueryRequest:
+    header: MessageHeader | None = None
+    qbp = None
+    try:
+        header = read_header(msg, (PDQ_QUERY,))
+        qbp = child(msg, "controlActProcess", "queryByParameter")
+        return PdqQueryRequest(header, None, qbp, parse_query(msg, mpi_oid, limits))
+    except Hl7v3Error as err:
+        return PdqQueryRequest(header or header_or_none(msg), Refusal.of(err), qbp)
+
+
+@dataclass(frozen=True)
+class ContinuationRequest:
+    """A QUQI_IN000003UV01 (continue or cancel) of the query ``query_id``."""
+    header: MessageHeader | None
+    refusal: Refusal | None = None
+    query_id: etree._Element | None = None
+    quantity: int | None = None
+
+
+def _query_id_or_none(msg: etree._Element) -> etree._Element | None:
+    try:
+        return child(msg, "controlActProcess", "queryContinuation", "queryId")
+    except Exception:   # noqa: BLE001
+        return None
+
+
+def parse_continuation(msg: etree._Element, *, cancel: bool = False) -> ContinuationRequest:
+    header: MessageHeader | None = None
+    try:
+        header = read_header(msg, (CONTINUATION,))
+        qc = require(child(msg, "controlActProcess", "queryContinuation"), "queryContinuation", _QC)
+        qid = require(child(qc, "queryId"), "queryId", f"{_QC}/hl7:queryId")
+        if cancel:
+            return ContinuationRequest(header, None, qid)
+        status_el = child(qc, "statusCode")
+        if ((status_el.get("code") if status_el is not None else "") or "") == "aborted":
+            raise M.ABORTED_IS_CANCEL.error(f"{_QC}/hl7:statusCode")
+        qty = _int_value(child(qc, "continuationQuantity"), f"{_QC}/hl7:continuationQuantity", 1)
+        return ContinuationRequest(header, None, qid, qty)
+    except Hl7v3Error as err:
+        return ContinuationRequest(header or header_or_none(msg), Refusal.of(err), _query_id_or_none(msg))
+
+
+# -- use cases ---------------------------------------------------------------------------------------
+
+def _state_key(header: MessageHeader, qid: etree._Element | None) -> str:
+    root = qid.get("root", "") if qid is not None else ""
+    ext = qid.get("extension", "") if qid is not None else ""
+    return f"{header.sender_id}|{root}|{ext}"[:512]
+
+
+def _facts(header, qbp, hits: list[SearchHit], mpi_oid: str, qid=None) -> AuditFacts:
+    qid = qid if qid is not None else (child(qbp, "queryId") if qbp is not None else None)
+    return AuditFacts(transaction=ITI47, patient_ids=tuple(str(CX(h.patient.mpi_pid, mpi_oid)) for h in hits),
+                      message_id=request_message_id(header), query_id=query_id_text(qid),
+                      query_text=query_text(qbp), entries_returned=len(hits))
+
+
+def pdq_query(ctx: RequestContext, request: PdqQueryRequest, ports: Hl7v3Ports) -> Outcome:
+    """ITI-47 query: candidates from the MPI, matched and scored by the PDQ rule, the first
+    ``initialQuantity`` answered, the rest kept for continuations."""
+    header, qbp, mpi = request.header, request.qbp, ports.mpi
+
+    def answer(ack, code, hits=(), domains=(), details=(), **kw) -> Outcome:
+        hits = list(hits)
+        reply = pdq_response(ports, header, qbp, ack, code, hits, domains, details=details, **kw)
+        return outcome(reply, ack, details, _facts(header, qbp, hits, mpi.mpi_oid))
+
+    if request.refusal is not None:
+        return answer(request.refusal.ack, QUERY_ERROR, details=request.refusal.details)
+    pq = request.query
+    try:
+        for cx, loc in zip(pq.criteria.identifiers, pq.identifier_locations):
+            if not mpi.is_known_domain(cx.oid):
+                raise M.AUTHORITY_UNKNOWN.error(loc, oid=cx.oid, what="livingSubjectId")
+        hits = [h for h in rank(mpi.candidates(pq.criteria), pq.criteria) if h.score >= pq.minimum_degree]
+        if len(hits) > ports.max_results:
+            return answer(ACK_ERROR, QUERY_QUALIFICATION_ERROR, total=0,
+                          details=(M.TOO_MANY_MATCHES.detail(_PL, limit=ports.max_results),))
+        if not hits:
+            return answer(ACK_ACCEPT, QUERY_NOT_FOUND, (), pq.return_domains, total=0)
+        first = hits[: pq.initial_quantity] if pq.initial_quantity else hits
+        rest = hits[len(first):]
+        if rest and qbp is not None and ports.states is not None:
+            ports.states.save(_state_key(header, child(qbp, "queryId")), QueryState(
+                keys=[h.patient.key for h in hits], scores=[h.score for h in hits], position=len(first),
+                return_domains=pq.return_domains, query_by_parameter=etree.tostring(qbp)))
+        return answer(ACK_ACCEPT, QUERY_OK, first, pq.return_domains, total=len(hits), remaining=len(rest))
+    except Hl7v3Error as err:
+        return answer(err.ack, QUERY_ERROR, details=(AckDetail.from_error(err),))
+    except Exception:   # noqa: BLE001 - never a stack trace on the wire
+        log.exception("ITI-47 failed (request id %s)", ctx.request_id)
+        return answer(ACK_ERROR, QUERY_ERROR, details=(M.QUERY_INTERNAL_ERROR.detail(),))
+
+
+def pdq_continue(ctx: RequestContext, request: ContinuationRequest, ports: Hl7v3Ports) -> Outcome:
+    """QUQI_IN000003UV01 (Continue) -> PRPA_IN201306UV02 with the next results."""
+    header, qid, mpi = request.header, request.query_id, ports.mpi
+
+    def answer(ack, code, hits=(), domains=(), qbp=None, details=(), **kw) -> Outcome:
+        hits = list(hits)
+        reply = pdq_response(ports, header, qbp, ack, code, hits, domains, details=details, query_id=qid, **kw)
+        return outcome(reply, ack, details, _facts(header, qbp, hits, mpi.mpi_oid, qid))
+
+    if request.refusal is not None:
+        return answer(request.refusal.ack, QUERY_ERROR, details=request.refusal.details)
+    try:
+        key = _state_key(header, qid)
+        state = ports.states.load(key) if ports.states is not None else None
+        if state is None:
+            raise M.NO_OPEN_QUERY.error(f"{_QC}/hl7:queryId")
+        qty = request.quantity
+        end = len(state.keys) if qty is None else min(len(state.keys), state.position + qty)
+        batch_keys = state.keys[state.position:end]
+        scores = dict(zip(state.keys, state.scores))
+        hits = [SearchHit(p, scores.get(p.key, 100)) for p in mpi.get_many(batch_keys)]
+        state.position = end
+        remaining = len(state.keys) - end
+        if remaining:
+            ports.states.save(key, state)
+        else:
+            ports.states.delete(key)
+        qbp = parse(state.query_by_parameter) if state.query_by_parameter else None
+        return answer(ACK_ACCEPT, QUERY_OK, hits, state.return_domains, qbp, total=len(state.keys),
+                      remaining=remaining)
+    except Hl7v3Error as err:
+        return answer(err.ack, QUERY_ERROR, details=(AckDetail.from_error(err),))
+    except Exception:   # noqa: BLE001
+        log.exception("ITI-47 continuation failed (request id %s)", ctx.request_id)
+        return answer(ACK_ERROR, QUERY_ERROR, details=(M.QUERY_INTERNAL_ERROR.detail(),))
+
+
+def pdq_cancel(ctx: RequestContext, request: ContinuationRequest, ports: Hl7v3Ports) -> Outcome:
+    """QUQI_IN000003UV01 (Cancel) -> MCCI_IN000002UV01; the query's state is dropped."""
+    header, qid = request.header, request.query_id
+    facts = AuditFacts(transaction=ITI47, message_id=request_message_id(header), query_id=query_id_text(qid))
+
+    def answer(ack, details=()) -> Outcome:
+        return outcome(build_ack(header, ports.responder, ack, details), ack, details, facts)
+
+    if request.refusal is not None:
+        return answer(request.refusal.ack, request.refusal.details)
+    try:
+        if ports.states is None or not ports.states.delete(_state_key(header, qid)):
+            raise M.NO_OPEN_QUERY.error(f"{_QC}/hl7:queryId")
+        return answer(ACK_ACCEPT)
+    except Hl7v3Error as err:
+        return answer(err.ack, (AckDetail.from_error(err),))
+    except Exception:   # noqa: BLE001
+        log.exception("ITI-47 cancel failed (request id %s)", ctx.request_id)
+        return answer(ACK_ERROR, (M.QUERY_INTERNAL_ERROR.detail(),))
+
+
+# -- the response ------------------------------------------------------------------------------------
+
+def _ids(patient: Patient, domains: tuple[str, ...], mpi_oid: str) -> list[CX]:
+    ids = [CX(patient.mpi_pid, mpi_oid), CX(patient.epr_spid, EPR_SPID_OID)]
+    return [cx for cx in ids if not domains or cx.oid in domains]
+
+
+def pdq_response(ports: Hl7v3Ports, header: MessageHeader | None, qbp: etree._Element | None, ack: str,
+                 response_code: str, hits: list[SearchHit], domains: tuple[str, ...], *, total: int | None = None,
+                 remaining: int = 0, details=(), query_id: etree._Element | None = None) -> etree._Element:
+    """PRPA_IN201306UV02: one subject per hit (MPI-PID and EPR-SPID only), the queryAck, the query."""
+    msg = new_message(PDQ_RESPONSE, header, ports.responder)
+    add_acknowledgement(msg, ack, header, details)
+    cap = sub(msg, "controlActProcess", classCode="CACT", moodCode="EVN")
+    sub(cap, "code", code="PRPA_TE201306UV02", codeSystem=INTERACTION_ROOT)
+    org_oid = ports.responder.organization_oid or ports.mpi.mpi_oid
+    for hit in hits:
+        subject = sub(cap, "subject", typeCode="SUBJ", contextConductionInd="false")
+        event = sub(subject, "registrationEvent", classCode="REG", moodCode="EVN")
+        sub(event, "id", nullFlavor="NA")
+        sub(event, "statusCode", code="active")
+        pat = sub(sub(event, "subject1", typeCode="SBJ"), "patient", classCode="PAT")
+        for cx in _ids(hit.patient, domains, ports.mpi.mpi_oid):
+            name = SPID_AUTHORITY_NAME if cx.oid == EPR_SPID_OID else ports.mpi_authority_name
+            sub(pat, "id", root=cx.oid, extension=cx.id, assigningAuthorityName=name)
+        sub(pat, "statusCode", code="active")
+        build_person(pat, hit.patient.demographics)
+        org = sub(pat, "providerOrganization", classCode="ORG", determinerCode="INSTANCE")
+        sub(org, "id", root=org_oid)
+        sub(org, "contactParty", classCode="CON")
+        obs = sub(sub(pat, "subjectOf1"), "queryMatchObservation", classCode="COND", moodCode="EVN")
+        sub(obs, "code", code="IHE_PDQ")
+        value = sub(obs, "value", value=str(hit.score))
+        value.set(f"{{{XSI_NS}}}type", "INT")
+        cust = sub(event, "custodian", typeCode="CST")
+        entity = sub(cust, "assignedEntity", classCode="ASSIGNED")
+        sub(entity, "id", root=org_oid)
+    query_ack = sub(cap, "queryAck")
+    qid = query_id if query_id is not None else (child(qbp, "queryId") if qbp is not None else None)
+    if qid is not None:
+        query_ack.append(copy.deepcopy(qid))
+    sub(query_ack, "statusCode", code="deliveredResponse" if not remaining else "waitContinuedQueryResponse")
+    sub(query_ack, "queryResponseCode", code=response_code)
+    if total is not None:
+        for local, n in (("resultTotalQuantity", total), ("resultCurrentQuantity", len(hits)),
+                         ("resultRemainingQuantity", remaining)):
+            sub(query_ack, local, value=str(n))
+    if qbp is not None:
+        cap.append(copy.deepcopy(qbp))
+    return msg
+
+
 class PdqSupplier:
-    """The PDQ V3 Supplier over an :class:`MpiPort` and a :class:`QueryStatePort`."""
+    """The PDQ V3 Supplier over an :class:`MpiPort` and a :class:`QueryStatePort`, element in,
+    element out: parse and use case in one call (tests, in-process callers)."""
 
     def __init__(self, mpi: MpiPort, states: QueryStatePort, ctx: ResponseContext,
-                 mpi_authority_name: str = "", max_results: int = MAX_RESULTS) -> None:
-        self.mpi = mpi
-        self.states = states
-        self.ctx = ctx
-        self.mpi_authority_name = mpi_authority_name
-        self.max_results = max_results
-
-    # -- ITI-47 query ------------------------------------------------------------------------------
+                 mpi_authority_name: str = "", max_results: int = MAX_RESULTS,
+                 limits: Hl7v3Limits = DEFAULT_LIMITS) -> None:
+        self.ports = Hl7v3Ports(mpi=mpi, responder=ctx, states=states, limits=limits,
+                                mpi_authority_name=mpi_authority_name, max_results=max_results)
 
     def query(self, msg: etree._Element) -> etree._Element:
-        header: MessageHeader | None = None
-        qbp = None
-        try:
-            header = read_header(msg, (PDQ_QUERY,))
-            qbp = child(msg, "controlActProcess", "queryByParameter")
-            pq = parse_query(msg, self.mpi)
-            hits = [h for h in self.mpi.search(pq.criteria, self.max_results + 1) if h.score >= pq.minimum_degree]
-            if len(hits) > self.max_results:
-                return self._response(header, qbp, ACK_ERROR, QUERY_QUALIFICATION_ERROR, [], (), total=0,
-                                      details=[AckDetail(f"more than {self.max_results} patients match; "
-                                                         "refine the query", DATA_TYPE_ERROR, _PL)])
-            if not hits:
-                return self._response(header, qbp, ACK_ACCEPT, QUERY_NOT_FOUND, [], pq.return_domains, total=0)
-            first = hits[: pq.initial_quantity] if pq.initial_quantity else hits
-            rest = hits[len(first):]
-            if rest and qbp is not None:
-                self.states.save(self._key(header, child(qbp, "queryId")), QueryState(
-                    keys=[h.patient.key for h in hits], scores=[h.score for h in hits], position=len(first),
-                    return_domains=pq.return_domains, query_by_parameter=etree.tostring(qbp)))
-            return self._response(header, qbp, ACK_ACCEPT, QUERY_OK, first, pq.return_domains,
-                                  total=len(hits), remaining=len(rest))
-        except _DomainErrors as err:
-            return self._response(header, qbp, ACK_ERROR, QUERY_ERROR, [], (), details=err.details)
-        except Hl7v3Error as err:
-            return self._response(header or header_or_none(msg), qbp, err.ack, QUERY_ERROR, [], (),
-                                  details=[AckDetail.from_error(err)])
-        except Exception:   # noqa: BLE001 - never a stack trace on the wire
-            log.exception("ITI-47 failed")
-            return self._response(header or header_or_none(msg), qbp, ACK_ERROR, QUERY_ERROR, [], (),
-                                  details=[AckDetail("internal error of the MPI", APPLICATION_INTERNAL_ERROR)])
-
-    # -- continuation / cancel ---------------------------------------------------------------------
+        request = parse_pdq_query(msg, self.ports.mpi.mpi_oid, self.ports.limits)
+        return pdq_query(RequestContext(transaction=ITI47), request, self.ports).reply
 
     def continue_query(self, msg: etree._Element) -> etree._Element:
-        """QUQI_IN000003UV01 (Continue) -> PRPA_IN201306UV02 with the next results."""
-        header: MessageHeader | None = None
-        state: QueryState | None = None
-        try:
-            header = read_header(msg, (CONTINUATION,))
-            qc, qid, status = self._continuation(msg)
-            if status == "aborted":
-                raise Hl7v3Error("statusCode aborted is a cancel; send it with the Cancel action",
-                                 DATA_TYPE_ERROR, f"/hl7:{CONTINUATION}/hl7:controlActProcess/hl7:queryContinuation/hl7:statusCode")
-            qty = _int_value(child(qc, "continuationQuantity"),
-                             f"/hl7:{CONTINUATION}/hl7:controlActProcess/hl7:queryContinuation/hl7:continuationQuantity", 1)
-            key = self._key(header, qid)
-            state = self.states.load(key)
-            if state is None:
-                raise Hl7v3Error("no open query with this queryId (finished, cancelled or expired)",
-                                 UNKNOWN_KEY_IDENTIFIER,
-                                 f"/hl7:{CONTINUATION}/hl7:controlActProcess/hl7:queryContinuation/hl7:queryId")
-            end = len(state.keys) if qty is None else min(len(state.keys), state.position + qty)
-            batch_keys = state.keys[state.position:end]
-            scores = dict(zip(state.keys, state.scores))
-            patients = self.mpi.get_many(batch_keys)
-            hits = [SearchHit(p, scores.get(p.key, 100)) for p in patients]
-            state.position = end
-            remaining = len(state.keys) - end
-            if remaining:
-                self.states.save(key, state)
-            else:
-                self.states.delete(key)
-            qbp = parse(state.query_by_parameter) if state.query_by_parameter else None
-            return self._response(header, qbp, ACK_ACCEPT, QUERY_OK, hits, state.return_domains,
-                                  total=len(state.keys), remaining=remaining, query_id=qid)
-        except Hl7v3Error as err:
-            return self._response(header or header_or_none(msg), None, err.ack, QUERY_ERROR, [], (),
-                                  details=[AckDetail.from_error(err)], query_id=self._qid_or_none(msg))
-        except Exception:   # noqa: BLE001
-            log.exception("ITI-47 continuation failed")
-            return self._response(header or header_or_none(msg), None, ACK_ERROR, QUERY_ERROR, [], (),
-                                  details=[AckDetail("internal error of the MPI", APPLICATION_INTERNAL_ERROR)])
+        return pdq_continue(RequestContext(transaction=ITI47), parse_continuation(msg), self.ports).reply
 
     def cancel_query(self, msg: etree._Element) -> etree._Element:
-        """QUQI_IN000003UV01 (Cancel) -> MCCI_IN000002UV01; the query's state is dropped."""
-        header: MessageHeader | None = None
-        try:
-            header = read_header(msg, (CONTINUATION,))
-            _qc, qid, _status = self._continuation(msg)
-            if not self.states.delete(self._key(header, qid)):
-                raise Hl7v3Error("no open query with this queryId (finished, cancelled or expired)",
-                                 UNKNOWN_KEY_IDENTIFIER,
-                                 f"/hl7:{CONTINUATION}/hl7:controlActProcess/hl7:queryContinuation/hl7:queryId")
-            return build_ack(header, self.ctx, ACK_ACCEPT)
-        except Hl7v3Error as err:
-            return build_ack(header or header_or_none(msg), self.ctx, err.ack, [AckDetail.from_error(err)])
-        except Exception:   # noqa: BLE001
-            log.exception("ITI-47 cancel failed")
-            return build_ack(header or header_or_none(msg), self.ctx, ACK_ERROR,
-                             [AckDetail("internal error of the MPI", APPLICATION_INTERNAL_ERROR)])
-
-    # -- helpers -----------------------------------------------------------------------------------
-
-    @staticmethod
-    def _continuation(msg: etree._Element) -> tuple[etree._Element, etree._Element, str]:
-        base = f"/hl7:{CONTINUATION}/hl7:controlActProcess/hl7:queryContinuation"
-        qc = require(child(msg, "controlActProcess", "queryContinuation"), "queryContinuation", base)
-        qid = require(child(qc, "queryId"), "queryId", f"{base}/hl7:queryId")
-        status_el = child(qc, "statusCode")
-        return qc, qid, (status_el.get("code") if status_el is not None else "") or ""
-
-    @staticmethod
-    def _qid_or_none(msg: etree._Element) -> etree._Element | None:
-        try:
-            return child(msg, "controlActProcess", "queryContinuation", "queryId")
-        except Exception:   # noqa: BLE001
-            return None
-
-    @staticmethod
-    def _key(header: MessageHeader, qid: etree._Element | None) -> str:
-        root = qid.get("root", "") if qid is not None else ""
-        ext = qid.get("extension", "") if qid is not None else ""
-        return f"{header.sender_id}|{root}|{ext}"[:512]
-
-    def _ids(self, patient: Patient, domains: tuple[str, ...]) -> list[CX]:
-        ids = [CX(patient.mpi_pid, self.mpi.mpi_oid), CX(patient.epr_spid, EPR_SPID_OID)]
-        return [cx for cx in ids if not domains or cx.oid in domains]
-
-    def _response(self, header: MessageHeader | None, qbp: etree._Element | None, ack: str, response_code: str,
-                  hits: list[SearchHit], domains: tuple[str, ...], *, total: int | None = None,
-                  remaining: int = 0, details=(), query_id: etree._Element | None = None) -> etree._Element:
-        msg = new_message(PDQ_RESPONSE, header, self.ctx)
-        add_acknowledgement(msg, ack, header, details)
-        cap = sub(msg, "controlActProcess", classCode="CACT", moodCode="EVN")
-        sub(cap, "code", code="PRPA_TE201306UV02", codeSystem=INTERACTION_ROOT)
-        for hit in hits:
-            subject = sub(cap, "subject", typeCode="SUBJ", contextConductionInd="false")
-            event = sub(subject, "registrationEvent", classCode="REG", moodCode="EVN")
-            sub(event, "id", nullFlavor="NA")
-            sub(event, "statusCode", code="active")
-            pat = sub(sub(event, "subject1", typeCode="SBJ"), "patient", classCode="PAT")
-            for cx in self._ids(hit.patient, domains):
-                name = SPID_AUTHORITY_NAME if cx.oid == EPR_SPID_OID else self.mpi_authority_name
-                sub(pat, "id", root=cx.oid, extension=cx.id, assigningAuthorityName=name)
-            sub(pat, "statusCode", code="active")
-            build_person(pat, hit.patient.demographics)
-            org = sub(pat, "providerOrganization", classCode="ORG", determinerCode="INSTANCE")
-            sub(org, "id", root=self.ctx.organization_oid or self.mpi.mpi_oid)
-            sub(org, "contactParty", classCode="CON")
-            obs = sub(sub(pat, "subjectOf1"), "queryMatchObservation", classCode="COND", moodCode="EVN")
-            sub(obs, "code", code="IHE_PDQ")
-            value = sub(obs, "value", value=str(hit.score))
-            value.set(f"{{{XSI_NS}}}type", "INT")
-            cust = sub(event, "custodian", typeCode="CST")
-            entity = sub(cust, "assignedEntity", classCode="ASSIGNED")
-            sub(entity, "id", root=self.ctx.organization_oid or self.mpi.mpi_oid)
-        query_ack = sub(cap, "queryAck")
-        qid = query_id if query_id is not None else (child(qbp, "queryId") if qbp is not None else None)
-        if qid is not None:
-            query_ack.append(_copy(qid))
-        sub(query_ack, "statusCode", code="deliveredResponse" if not remaining else "waitContinuedQueryResponse")
-        sub(query_ack, "queryResponseCode", code=response_code)
-        if total is not None:
-            for local, n in (("resultTotalQuantity", total), ("resultCurrentQuantity", len(hits)),
-                             ("resultRemainingQuantity", remaining)):
-                sub(query_ack, local, value=str(n))
-        if qbp is not None:
-            cap.append(_copy(qbp))
-        return msg
-
-
-def _copy(el: etree._Element) -> etree._Element:
-    return copy.deepcopy(el)
+        return pdq_cancel(RequestContext(transaction=ITI47), parse_continuation(msg, cancel=True), self.ports).reply
 
 
 class InMemoryQueryStates:

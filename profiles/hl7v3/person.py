@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from lxml import etree
 
-from profiles.hl7v3.errors import TABLE_VALUE_NOT_FOUND, DATA_TYPE_ERROR, Hl7v3Error
+from profiles.hl7v3.messages_catalogue import M
 from profiles.hl7v3.messages import child, children, format_date, parse_ts_date, sub, text
 from profiles.hl7v3.mpi import Address, Demographics, PersonName, Telecom
 
@@ -17,7 +17,7 @@ def parse_gender(code: str | None, location: str) -> str:
     if not code:
         return "U"
     if code not in GENDER_IN:
-        raise Hl7v3Error(f"administrativeGenderCode {code!r} is not M, F or UN", TABLE_VALUE_NOT_FOUND, location)
+        raise M.GENDER_UNKNOWN.error(location, code=code)
     return GENDER_IN[code]
 
 
@@ -63,8 +63,7 @@ def parse_person(person: etree._Element, base: str) -> Demographics:
         try:
             order = int(mbo.get("value"))
         except ValueError:
-            raise Hl7v3Error("multipleBirthOrderNumber must be an integer", DATA_TYPE_ERROR,
-                             f"{base}/hl7:multipleBirthOrderNumber") from None
+            raise M.BIRTH_ORDER_NOT_INTEGER.error(f"{base}/hl7:multipleBirthOrderNumber") from None
     dec = child(person, "deceasedInd")
     deceased = None if dec is None or dec.get("value") is None else dec.get("value") == "true"
     dtime = child(person, "deceasedTime")

@@ -69,8 +69,10 @@ class MpiPort(Protocol):
     def is_known_domain(self, oid: str) -> bool:
         """True for the MPI's own OID, the EPR-SPID OID and any source domain ever fed."""
 
-    def search(self, query: DemographicQuery, limit: int) -> list[SearchHit]:
-        """Active persons matching every criterion, best score first, at most ``limit``."""
+    def candidates(self, query: DemographicQuery) -> list[Patient]:
+        """Active persons matching the indexed criteria of ``query`` (names, birth date, gender,
+        address, identifiers), a bounded number; the PDQ rule (:mod:`profiles.hl7v3.matching`)
+        decides the match and its score on them."""
 
     def get_many(self, keys: Sequence[int]) -> list[Patient]:
         """Active persons by store key, in the order given (for continuations)."""

@@ -54,9 +54,8 @@ class FakeMpi:
     def is_known_domain(self, oid):
         return oid in (MPI, EPR_SPID_OID) or any(c.oid == oid for p in self.patients.values() for c in p.local_ids)
 
-    def search(self, query, limit):
-        from profiles.hl7v3.ports import SearchHit
-        return [SearchHit(p, 100) for p in self.patients.values()][:limit]
+    def candidates(self, query):
+        return list(self.patients.values())
 
     def get_many(self, keys):
         return [p for p in self.patients.values() if p.key in keys]
@@ -123,3 +122,48 @@ def test_random_bytes_are_a_clean_error(data):
         assert err.ack == "AR"
         return
     _all_handlers(msg)
+
+
+# -- the parsers alone: never raise, refuse exactly past the limits -----------------------------
+
+from profiles.hl7v3.limits import Hl7v3Limits  # noqa: E402
+from profiles.hl7v3.pdq import parse_continuation, parse_pdq_query  # noqa: E402
+from profiles.hl7v3.pix import parse_feed, parse_pix_query  # noqa: E402
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.sampled_from(range(len(SEEDS))), ops=st.lists(
+    st.tuples(st.integers(0, 10_000), st.sampled_from(["drop", "attr", "text", "dup"]), clean), max_size=6))
+def test_parsers_never_raise(seed, ops):
+    msg = copy.deepcopy(SEEDS[seed])
+    for index, op, value in ops:
+        elements = [e for e in msg.iter() if isinstance(e.tag, str)]
+        target = elements[index % len(elements)]
+        if op == "drop" and target is not msg:
+            target.getparent().remove(target)
+        elif op == "attr":
+            names = list(target.attrib) or ["root"]
+            target.set(names[index % len(names)], value)
+        elif op == "text":
+            target.text = value
+        elif op == "dup" and target is not msg:
+            target.addnext(copy.deepcopy(target))
+    for request in (parse_feed(msg, ("PRPA_IN201301UV02", "PRPA_IN201302UV02", "PRPA_IN201304UV02"), MPI),
+                    parse_pix_query(msg, MPI), parse_pdq_query(msg, MPI), parse_continuation(msg),
+                    parse_continuation(msg, cancel=True)):
+        if request.refusal is not None:
+            assert request.refusal.ack in ("AE", "AR") and request.refusal.details
+
+
+@settings(max_examples=60, deadline=None)
+@given(names=st.integers(1, 40), limit=st.integers(1, 30), length=st.integers(1, 40), max_len=st.integers(1, 30))
+def test_pdq_parser_refuses_exactly_past_the_limits(names, limit, length, max_len):
+    limits = Hl7v3Limits(max_parameter_values=limit, max_name_part_length=max_len)
+    msg = pdq_query("".join(name_param("M" * length) for _ in range(names)))
+    request = parse_pdq_query(msg, MPI, limits)
+    if names > limit:
+        assert "hl7_max_parameter_values" in request.refusal.details[0].text
+    elif length > max_len:
+        assert "hl7_max_name_part_length" in request.refusal.details[0].text
+    else:
+        assert request.refusal is None and len(request.query.criteria.names) == names

@@ -1,4 +1,4 @@
-"""PIX/PDQ over the real SOAP server (support.server: subprocess on 127.0.0.1, port 0)."""
+"""PIX/PDQ over the real gateway (subprocess on 127.0.0.1, port 0)."""
 from __future__ import annotations
 
 import http.client
@@ -7,22 +7,21 @@ import pytest
 from lxml import etree
 
 from gateway.clients.soap import SoapClient, SoapFaultError
-from support.server import start_server
+from support.gateway_proc import make_gateway
 
-from hl7v3_samples import SAMPLE_COMMUNITY_OID, SAMPLES, pdq_query, name_param, pix_query, xp
+from hl7v3_samples import SAMPLE_COMMUNITY_OID, SAMPLES, ack_code, details, feed, name_param, pdq_query, pix_query, spid, xp
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    from gateway.store.db import upgrade
-    data = tmp_path_factory.mktemp("mpi")
-    url = f"sqlite:///{data}/mpi.sqlite"
-    upgrade(url)
-    srv = start_server(data, url, app="tests.mpi.mpi_server_app:build_root", mpi_oid=SAMPLE_COMMUNITY_OID)
-    yield srv.host, srv.port
-    srv.stop()
+    """The real gateway (``epd-gateway serve``), its MPI-PIDs in the samples' community domain."""
+    gw = make_gateway(tmp_path_factory.mktemp("mpi"), mpi_oid=SAMPLE_COMMUNITY_OID)
+    gw.start("--workers", "1")
+    host, port = gw.base_url.rsplit("//", 1)[1].rsplit(":", 1)
+    yield host.strip("[]"), int(port)
+    gw.stop()
 
 
 def post(server, path: str, data: bytes) -> tuple[int, etree._Element]:
@@ -88,3 +87,20 @@ def test_wsdl(server):
         actions = doc.xpath("//wsdl:input/@wsaw:Action", namespaces={
             "wsdl": "http://schemas.xmlsoap.org/wsdl/", "wsaw": "http://www.w3.org/2006/05/addressing/wsdl"})
         assert actions and all(a.startswith("urn:hl7-org:v3:") for a in actions)
+
+
+def test_limits_over_the_wire(server):
+    """Issue 14 item 2 on the real gateway: past a limit, AE naming it, nothing stored."""
+    pix = SoapClient(f"http://{server[0]}:{server[1]}/pix")
+    src = "1.3.6.1.4.1.21367.2017.2.5.89"
+    many = [(src, f"W{k}") for k in range(10_000)] + [("2.16.756.5.30.1.127.3.10.3", spid(777))]
+    ack = pix.call("urn:hl7-org:v3:PRPA_IN201301UV02", feed("PRPA_IN201301UV02", many)).body
+    assert ack_code(ack) == "AE" and "hl7_max_identifiers_per_person" in details(ack)[0][1]
+    r = pix.call("urn:hl7-org:v3:PRPA_IN201309UV02", pix_query((src, "W1"), [])).body
+    assert ack_code(r) == "AE" and details(r)[0][0] == "204"          # nothing was stored
+    pdq = SoapClient(f"http://{server[0]}:{server[1]}/pdq")
+    r = pdq.call("urn:hl7-org:v3:PRPA_IN201305UV02",
+                 pdq_query("".join(name_param(f"N{k}") for k in range(10_000)))).body
+    assert ack_code(r) == "AE"
+    (code, text, _loc), = details(r)
+    assert code != "207" and "hl7_max_parameter_values" in text
