@@ -5,7 +5,8 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from gateway.store import mpi, registry_tables  # noqa: F401  (register their tables)
+from gateway.audit import tables as audit_tables  # noqa: F401  (register their tables)
+from gateway.store import mpi, registry_tables  # noqa: F401
 from gateway.store.db import metadata
 
 
