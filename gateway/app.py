@@ -8,7 +8,9 @@ from functools import partial
 
 from twisted.web import resource
 
+from gateway.audit.store import StoreAuditSink
 from gateway.config import Settings
+from gateway.pipeline import Pipeline
 from gateway.server import HealthResource, Operation
 from gateway.store.blobs import BlobStore
 from gateway.store.db import make_engine
@@ -45,6 +47,9 @@ class Gateway:
         self.policy = RegistryPolicy(mpi_oid=settings.mpi_oid,
                                      extra_validators=(swiss_validator(settings, self.valuesets),))
         self.xds = XdsService(settings, self.registry, self.blobs, self.mpi, self.policy)
+        self.audit_store, self.forwarder = build_audit(settings, self.engine)
+        self.pipeline = Pipeline(audit=StoreAuditSink(self.audit_store, self.forwarder.notify if self.forwarder
+                                                      else None) if self.audit_store else None)
 
     def health(self) -> dict:
         return {"annex3_valuesets": self.valuesets.version,
@@ -69,18 +74,41 @@ class Gateway:
         return root
 
 
+def build_audit(settings: Settings, engine):
+    """The audit store (``None`` when audit is off) and, with ``audit_syslog``, its forwarder."""
+    if not settings.audit:
+        return None, None
+    import socket as _socket
+    from pathlib import Path
+    from gateway.audit.forwarder import Forwarder, ForwarderSettings
+    from gateway.audit.store import AuditStore
+    from gateway.audit.syslog import SyslogTarget, TlsFiles
+    from profiles.atna.messages import AuditSite
+    site = AuditSite(settings.home_community_oid, settings.audit_source_id or f"epd-gateway@{_socket.gethostname()}",
+                     settings.home_community_id)
+    store = AuditStore(engine, site)
+    if not settings.audit_syslog:
+        return store, None
+    tls = TlsFiles(settings.audit_tls_ca or None, settings.audit_tls_cert or None, settings.audit_tls_key or None)
+    forwarder = Forwarder(store, ForwarderSettings(SyslogTarget.parse(settings.audit_syslog), tls),
+                          Path(settings.data_dir) / "audit-forward.lock")
+    return store, forwarder.start()
+
+
 def build_root(settings: Settings) -> resource.Resource:
     gw = Gateway(settings)
     spool = settings.blob_dir / "tmp"
     root = gw.build_root()
-    _set_spool(root, str(spool))
+    _set_spool(root, str(spool), gw.pipeline)
     return root
 
 
-def _set_spool(res: resource.Resource, spool: str) -> None:
-    """Spool MTOM attachments next to the blob store so documents are linked in, not copied."""
+def _set_spool(res: resource.Resource, spool: str, pipeline) -> None:
+    """Spool MTOM attachments next to the blob store so documents are linked in, not copied; every
+    endpoint runs its transactions through the application's one pipeline."""
     from gateway.server import SoapEndpoint
     if isinstance(res, SoapEndpoint):
         res.spool_dir = spool
+        res.pipeline = pipeline
     for child in getattr(res, "children", {}).values():
-        _set_spool(child, spool)
+        _set_spool(child, spool, pipeline)

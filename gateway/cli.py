@@ -138,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--mpi-pid", help="keep this MPI-PID (records migrated from another platform)")
     add.set_defaults(func=cmd_patient_add)
 
-    for name in ("valuesets", "conformance"):
+    for name in ("valuesets", "conformance", "audit"):
         try:
             module = importlib.import_module(f"gateway.commands.{name}")
         except ImportError:  # pragma: no cover

@@ -28,6 +28,12 @@ class Settings:
     allow_folders: bool = False          # Swiss EPR forbids Folders; generic IHE behaviour behind it
     valuesets_file: str = ""             # empty: the packaged annex 3 release
     log_level: str = "info"
+    audit: bool = True                   # store an ATNA record of every transaction (off only to benchmark)
+    audit_syslog: str = ""               # tls://host:port (RFC 5425), tcp://host:port or udp://host:port
+    audit_tls_ca: str = ""               # CA bundle (PEM) that signs the audit repository's certificate
+    audit_tls_cert: str = ""             # the gateway's client certificate (PEM) for mutual TLS
+    audit_tls_key: str = ""              # its private key (PEM)
+    audit_source_id: str = ""            # AuditSourceID of the records (default epd-gateway@<host name>)
 
     @property
     def effective_database_url(self) -> str:

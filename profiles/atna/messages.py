@@ -150,10 +150,10 @@ def audit_message(event: AuditEvent, site: AuditSite) -> etree._Element:
     if purpose:
         _code(ident, "PurposeOfUse", (purpose, K.EPR_PURPOSE_SYSTEM, K.EPR_PURPOSE_NAMES.get(purpose, purpose)))
 
-    remote = str(facts.extra.get("reply_to") or WSA_ANONYMOUS)
+    remote = str(event.reply_to or facts.extra.get("reply_to") or WSA_ANONYMOUS)
     if tx in _HL7V3 and facts.extra.get("sender_device"):
         remote = str(facts.extra["sender_device"])
-    ours = str(facts.extra.get("endpoint_url") or event.endpoint or site.source_id)
+    ours = str(event.to or facts.extra.get("endpoint_url") or event.endpoint or site.source_id)
     if side == "destination":   # the caller sent to us
         _participant(msg, remote, requestor=True, role=K.ROLE_SOURCE, nap=event.remote_addr)
         _participant(msg, ours, requestor=False, role=K.ROLE_DESTINATION)
