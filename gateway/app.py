@@ -71,6 +71,13 @@ class Gateway:
         root.putChild(b"pix", build_pix_endpoint(self.settings, self.mpi))
         root.putChild(b"pdq", build_pdq_endpoint(self.settings, self.mpi))
         root.putChild(b"health", HealthResource(self.health))
+        if self.audit_store is not None:
+            from gateway.endpoints.fhir_audit import AuditTrailResource
+            fhir = resource.Resource()
+            root.putChild(b"fhir", fhir)
+            fhir.putChild(b"AuditEvent", AuditTrailResource(
+                store=self.audit_store, mpi=self.mpi, pipeline=self.pipeline,
+                observer_oid=self.settings.home_community_oid, authenticate=None))
         return root
 
 

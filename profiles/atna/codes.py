@@ -37,6 +37,7 @@ TRANSACTION_NAMES = {
     "ITI-47": "Patient Demographics Query",
     "ITI-55": "Cross Gateway Patient Discovery",
     "ITI-57": "Update Document Set",
+    "ITI-81": "Retrieve ATNA Audit Event",
     "PPQ-1": "Privacy Policy Feed",
     "PPQ-2": "Privacy Policy Retrieve",
 }

@@ -57,10 +57,11 @@ _EVENTS: dict[str, tuple[K.Code, str, str]] = {
     "ITI-47": (K.EV_QUERY, "E", "destination"),
     "ITI-55": (K.EV_QUERY, "E", "destination"),
     "ITI-57": (K.EV_PATIENT_RECORD, "U", "destination"),
+    "ITI-81": (K.EV_QUERY, "E", "destination"),
     "PPQ-1": (K.EV_PATIENT_RECORD, "U", "destination"),
     "PPQ-2": (K.EV_QUERY, "E", "destination"),
 }
-_QUERIES = {"ITI-18", "ITI-38", "ITI-45", "ITI-47", "ITI-55", "PPQ-2"}
+_QUERIES = {"ITI-18", "ITI-38", "ITI-45", "ITI-47", "ITI-55", "ITI-81", "PPQ-2"}
 _HL7V3 = {"ITI-44", "ITI-45", "ITI-47", "ITI-55"}
 _DOCUMENT_SETS = {"ITI-41", "ITI-42"}
 _RETRIEVES = {"ITI-39", "ITI-43"}
