@@ -86,8 +86,22 @@ class Gateway:
         self._wire_read_side()
 
     def _pipeline(self) -> Pipeline:
+        """One pipeline for every transaction: the XUA seam when configured, and the audit sink
+        (every event stored, hash-chained, then forwarded to the Audit Record Repository)."""
+        from gateway.audit.store import StoreAuditSink
         from gateway.security.setup import make_security
-        return Pipeline(security=make_security(self.settings))
+        self.security = make_security(self.settings)
+        self.audit_store, self.forwarder = build_audit(self.settings, self.engine)
+        sink = None
+        if self.audit_store is not None:
+            sink = StoreAuditSink(self.audit_store, self.forwarder.notify if self.forwarder else None)
+        return Pipeline(security=self.security, audit=sink)
+
+    def _verify_bearer(self, assertion: bytes):
+        """ITI-81's Authorization: Bearer assertion, verified as the SOAP seam verifies wsse:Security."""
+        from dataclasses import replace
+        claims = self.security.verifier.verify_assertion_bytes(assertion)
+        return replace(claims.principal)
 
     def _wire_write_side(self) -> None:
         """ITI-41 and ITI-42: parse -> use case over the ports bound in __init__ -> render, with the
@@ -143,12 +157,41 @@ class Gateway:
         if metrics is not None:
             metrics.track_pool(self.engine.pool)
         root.putChild(b"metrics", MetricsResource(metrics, [stored_documents_collector(self.engine)]))
+        if self.audit_store is not None:
+            from gateway.endpoints.fhir_audit import AuditTrailResource
+            fhir = resource.Resource()
+            root.putChild(b"fhir", fhir)
+            fhir.putChild(b"AuditEvent", AuditTrailResource(
+                store=self.audit_store, mpi=self.mpi, pipeline=self.pipeline,
+                observer_oid=self.settings.home_community_oid,
+                authenticate=self._verify_bearer if self.security is not None else None))
         return root
 
     @property
     def spool_dir(self) -> str:
         """MTOM attachments are spooled next to the blob store, so documents are linked in, not copied."""
         return str(self.settings.blob_dir / "tmp")
+
+
+def build_audit(settings: Settings, engine):
+    """The audit store (``None`` when audit is off) and, with ``audit_syslog``, its forwarder."""
+    if not settings.audit:
+        return None, None
+    import socket as _socket
+    from pathlib import Path
+    from gateway.audit.forwarder import Forwarder, ForwarderSettings
+    from gateway.audit.store import AuditStore
+    from gateway.audit.syslog import SyslogTarget, TlsFiles
+    from profiles.atna.messages import AuditSite
+    site = AuditSite(settings.home_community_oid, settings.audit_source_id or f"epd-gateway@{_socket.gethostname()}",
+                     settings.home_community_id)
+    store = AuditStore(engine, site)
+    if not settings.audit_syslog:
+        return store, None
+    tls = TlsFiles(settings.audit_tls_ca or None, settings.audit_tls_cert or None, settings.audit_tls_key or None)
+    forwarder = Forwarder(store, ForwarderSettings(SyslogTarget.parse(settings.audit_syslog), tls),
+                          Path(settings.data_dir) / "audit-forward.lock")
+    return store, forwarder.start()
 
 
 def build_root(settings: Settings) -> resource.Resource:

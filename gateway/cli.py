@@ -263,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--email", help="the patient's e-mail address (emergency-access notices go there)")
     add.set_defaults(func=cmd_patient_add)
 
-    for name in ("valuesets", "conformance", "dbcheck", "policy", "xua"):
+    for name in ("valuesets", "conformance", "dbcheck", "policy", "xua", "audit"):
         try:
             module = importlib.import_module(f"gateway.commands.{name}")
         except ImportError:  # pragma: no cover

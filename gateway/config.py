@@ -58,6 +58,12 @@ class Settings:
     hl7_max_identifiers_per_person: int = 20  # ids of one patient in an ITI-44
     hl7_max_repetitions: int = 20           # names, addresses, telecoms of one patient
     hl7_max_parameter_values: int = 20      # values of one ITI-45/47 query parameter
+    audit: bool = True                   # store an ATNA record of every transaction (off only to benchmark)
+    audit_syslog: str = ""               # tls://host:port (RFC 5425), tcp://host:port or udp://host:port
+    audit_tls_ca: str = ""               # CA bundle (PEM) that signs the audit repository's certificate
+    audit_tls_cert: str = ""             # the gateway's client certificate (PEM) for mutual TLS
+    audit_tls_key: str = ""              # its private key (PEM)
+    audit_source_id: str = ""            # AuditSourceID of the records (default epd-gateway@<host name>)
 
     @property
     def effective_database_url(self) -> str:

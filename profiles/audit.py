@@ -29,6 +29,8 @@ class AuditEvent:
     fault_reason: str | None
     problems: tuple[Problem, ...]
     facts: AuditFacts
+    reply_to: str | None = None    # wsa:ReplyTo of the request
+    to: str | None = None          # wsa:To of the request (our endpoint as the caller addressed it)
 
 
 def audit_event(ctx: RequestContext, *, outcome: Outcome | None = None, fault_code: str | None = None,
@@ -45,8 +47,8 @@ def audit_event(ctx: RequestContext, *, outcome: Outcome | None = None, fault_co
             facts = replace(facts, transaction=ctx.transaction)
         return AuditEvent(time, ctx.request_id, ctx.transaction, ctx.action, ctx.endpoint, ctx.remote_addr,
                           ctx.message_id, ctx.principal, outcome.event_outcome, outcome.status, None, None,
-                          outcome.problems, facts)
+                          outcome.problems, facts, ctx.reply_to, ctx.to)
     indicator = EVENT_MAJOR_FAILURE if fault_code == "Receiver" else EVENT_SERIOUS_FAILURE
     return AuditEvent(time, ctx.request_id, ctx.transaction, ctx.action, ctx.endpoint, ctx.remote_addr,
                       ctx.message_id, ctx.principal, indicator, None, fault_code, fault_reason, (),
-                      AuditFacts(transaction=ctx.transaction))
+                      AuditFacts(transaction=ctx.transaction), ctx.reply_to, ctx.to)

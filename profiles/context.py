@@ -53,6 +53,8 @@ class RequestContext:
     message_id: str | None = None     # wsa:MessageID of the request
     action: str | None = None         # wsa:Action of the request
     endpoint: str | None = None       # the service that received it (xds-repository, pix...)
+    reply_to: str | None = None       # wsa:ReplyTo address of the request (the audit's Source)
+    to: str | None = None             # wsa:To of the request (the audit's Destination: our endpoint URI)
 
     # -- the principal's claims, read through the context ------------------------------------
     @property

@@ -6,6 +6,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from gateway import ratelimit  # noqa: F401  (registers its table)
+from gateway.audit import tables as audit_tables  # noqa: F401
 from gateway.store import mpi, policies, registry_tables  # noqa: F401  (register their tables)
 from gateway.store.db import metadata
 

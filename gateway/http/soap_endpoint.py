@@ -162,7 +162,8 @@ class SoapEndpoint(resource.Resource):
                 decoded.close()
                 raise
             message_id = soap_request.message_id
-            ctx = dataclasses.replace(ctx, message_id=message_id, action=soap_request.action or None)
+            ctx = dataclasses.replace(ctx, message_id=message_id, action=soap_request.action or None,
+                                      reply_to=soap_request.reply_to, to=soap_request.to)
             check_must_understand(soap_request.header, UNDERSTOOD_HEADER_NAMESPACES | self.pipeline.security.understood)
             action = soap_request.action
             if not action:

@@ -97,3 +97,21 @@ def self_signed(cn: str = "untrusted signer") -> Issued:
             .public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(start).not_valid_after(end).sign(key, hashes.SHA256()))
     return Issued(cert, key)
+
+
+class FileCA:
+    """A :class:`TestCA` whose certificates live as PEM files in ``directory`` (for daemons and
+    settings that take paths): ``path`` is the CA certificate, :meth:`issue` returns an object with
+    ``cert`` and ``key`` paths."""
+
+    def __init__(self, directory: Path, name: str = "epd-gateway test CA") -> None:
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.ca = TestCA(name)
+        self.path = self.dir / (name.replace(" ", "-") + ".pem")
+        self.path.write_bytes(self.ca.cert_pem)
+
+    def issue(self, cn: str, *, server: bool = True, client: bool = True):
+        from types import SimpleNamespace
+        cert, key = self.ca.issue(cn, server=server, client=client).write(self.dir, cn.replace(" ", "-"))
+        return SimpleNamespace(cert=cert, key=key)
