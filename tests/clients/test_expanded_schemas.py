@@ -268,8 +268,19 @@ def test_hl7_same_verdict_on_mutated_instances(data):
     attributes changed...): the zeep copy accepts exactly what the normative schemas accept."""
     name = data.draw(st.sampled_from(sorted(HL7_INSTANCES)), label="instance")
     mutated = _mutate_hl7(HL7_INSTANCES[name], data)
+    if _libxml2_ed_quirk(mutated):
+        # the one known difference (test_hl7_st_child_element_libxml2_quirk): libxml2 lets an
+        # ED's reference/thumbnail child into an ST-derived text element, XML Schema forbids it
+        assert not HL7_EXPANDED.validate(mutated), name
+        return
     assert HL7_OFFICIAL.validate(mutated) == HL7_EXPANDED.validate(mutated), (
         name, HL7_OFFICIAL.error_log.last_error, HL7_EXPANDED.error_log.last_error)
+
+
+def _libxml2_ed_quirk(root: etree._Element) -> bool:
+    return any(isinstance(el.tag, str) and etree.QName(el).localname in ("reference", "thumbnail")
+               and el.getparent() is not None and etree.QName(el.getparent()).localname in _TEXT_ELEMENTS
+               for el in root.iter())
 
 
 _TEXT_ELEMENTS = {"semanticsText", "family", "given", "prefix", "suffix", "delimiter", "streetAddressLine",
