@@ -64,11 +64,12 @@ class Target:
         self.url = url
         if self.floor:
             return
+        # cwd: the data dir, never a checkout (``python -m`` workers would import the cwd's code)
         subprocess.run([self.bin / "epd-gateway", "db", "upgrade"], env=self.env, check=True,
-                       stdout=subprocess.DEVNULL)
+                       stdout=subprocess.DEVNULL, cwd=self.data)
         out = subprocess.run([self.bin / "epd-gateway", "patient", "add", "--epr-spid", EPR_SPID, "--family", "Muster",
                               "--given", "Anna", "--birth-date", "1980-01-02", "--gender", "F", "--mpi-pid", MPI_PID],
-                             env=self.env, check=True, capture_output=True, text=True)
+                             env=self.env, check=True, capture_output=True, text=True, cwd=self.data)
         self.pid_cx = out.stdout.strip().splitlines()[-1]
 
     def start(self) -> None:
@@ -80,7 +81,7 @@ class Target:
             cmd = [str(self.bin / "epd-gateway"), "serve", "--port", str(self.port), "--workers", str(self.workers),
                    "--data-dir", self.data]
         self.proc = subprocess.Popen(cmd, env=self.env, stdout=self.log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+                                     start_new_session=True, cwd=self.data)
         deadline = time.time() + 60
         while True:
             try:
@@ -90,7 +91,9 @@ class Target:
             except OSError:
                 pass
             if self.proc.poll() is not None or time.time() > deadline:
-                raise SystemExit(f"{self.name} did not start; see {self.log.name}")
+                self.log.flush()
+                tail = Path(self.log.name).read_text(errors="replace")[-3000:]
+                raise SystemExit(f"{self.name} did not start:\n{tail}")
             time.sleep(0.2)
         time.sleep(1.0)
 
