@@ -12,7 +12,7 @@ from typing import Callable, Iterable, Sequence
 from profiles.context import RequestContext
 
 from . import constants as C
-from . import query_messages as M
+from . import messages as M
 from .errors import XdsFailure
 from .query_model import (ContentFilter, DocumentCriteria, FindDocuments, FindDocumentsByReferenceId, FindFolders,
                           FindSubmissionSets, FolderCriteria, GetAll, GetAssociations, GetDocuments,

@@ -1,6 +1,6 @@
 """Reading a ``query:AdhocQueryRequest`` into the stored-query model (:mod:`.query_model`), every
 parameter checked against the catalogue (:mod:`.query_catalogue`). Every problem is a message of
-:mod:`.query_messages`:
+:mod:`.messages`:
 
 ============================================================  ===============================
 unknown AdhocQuery id                                         ``XDSUnknownStoredQuery``
@@ -28,7 +28,7 @@ from typing import Callable, Iterable
 from profiles.ch.identifiers import CX
 
 from . import constants as C
-from . import query_messages as M
+from . import messages as M
 from .datatypes import is_dtm, pad_dtm
 from .errors import XdsError, XdsFailure
 from .query_catalogue import (CATALOGUE, FIND_DOCUMENTS, FIND_DOCUMENTS_BY_REFERENCE_ID, FIND_FOLDERS,

@@ -25,10 +25,10 @@ from profiles.authorization import ALLOW_ALL, AuthorizationPolicy, Decision
 from profiles.context import RequestContext
 from profiles.outcome import FAILURE, SUCCESS, AuditFacts, Outcome
 
-from . import query_messages as M
+from . import messages as M
 from .constants import SEVERITY_ERROR
 from .errors import XdsError, XdsFailure
-from .query_messages import denied, problems
+from .messages import denied, problems
 from .query_catalogue import QUERY_NAMES, RETURN_OBJECT_REF
 from .query_execution import run_query
 from .query_model import QueryRequest

@@ -27,8 +27,8 @@ from profiles.context import RequestContext
 from profiles.outcome import FAILURE, PARTIAL_SUCCESS, SUCCESS, AuditFacts, Outcome
 
 from . import constants as C
-from . import query_messages as M
-from .query_messages import denied, problems
+from . import messages as M
+from .messages import denied, problems
 from .ebrim import error_list
 from .errors import XdsError
 

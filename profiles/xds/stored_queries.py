@@ -11,7 +11,7 @@ The logic lives in one module per concept, all transport- and SQL-free:
 * :mod:`.query_ports` -- the ports (registry reads, MPI check, result filter) and the result rows;
 * :mod:`.registry_query` -- the ITI-18 use case: ``(RequestContext, request, ports) -> Outcome``;
 * :mod:`.query_response` -- the AdhocQueryResponse (LeafClass, ObjectRef, Failure);
-* :mod:`.query_messages` -- every error of the read side, with its IHE code.
+* :mod:`.messages` -- every error of the read side, with its IHE code.
 
 This module re-exports their public names, so ``from profiles.xds import stored_queries as S`` keeps
 working (``S.FIND_DOCUMENTS``, ``S.parse_query_request``...). It holds no logic of its own and imports
