@@ -212,6 +212,13 @@ class RetrieveFilter:
     def reader(self, ctx: RequestContext, reader, unique_ids: Iterable[str]):
         return _FilteredReader(reader, self.allowed(ctx, unique_ids))
 
+    def readable_documents(self, ctx: RequestContext, documents):
+        """The :class:`profiles.xds.retrieve.RetrieveFilter` seam: of the documents the repository
+        found (``RetrievedDocument``), those the caller may read; the use case answers the others
+        exactly like unknown documents."""
+        allowed = self.allowed(ctx, [d.request.document_unique_id for d in documents])
+        return [d for d in documents if d.request.document_unique_id in allowed]
+
 
 class _FilteredReader:
     def __init__(self, inner, allowed: set[str]) -> None:
