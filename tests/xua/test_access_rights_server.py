@@ -322,3 +322,12 @@ def test_a_representative_reads_everything_once_named(env):
     env.cli("policy", "representative", "--patient", SPID, "--id", rep)
     with _xds(env, "REP", rep) as xds:
         assert _reads(env, xds) == (set(env.docs), set(env.docs))
+
+
+def test_the_document_administrator_reads_every_level_and_no_policy(env):
+    dadm = "f94e868c-f849-490c-9886-77a2b65ab62f"
+    with _xds(env, "DADM", dadm) as xds:
+        assert _reads(env, xds) == (set(env.docs), set(env.docs))
+    with pytest.raises(SoapFaultError) as info:                 # CH:PPQ: PAT, REP and PADM only
+        _ppq(env, "DADM", dadm).call(Q.ACTION_QUERY, Q.ppq2_request(SPID))
+    assert info.value.code == "Sender" and info.value.http_status == 400
