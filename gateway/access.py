@@ -35,7 +35,7 @@ from profiles.adr.provide import raise_confidentiality
 from profiles.authorization import PERMIT, Decision, deny
 from profiles.ch.identifiers import CX
 from profiles.context import RequestContext
-from profiles.outcome import Outcome
+from profiles.outcome import FAILURE, Outcome
 
 log = logging.getLogger("gateway.access")
 
@@ -212,6 +212,13 @@ class RetrieveFilter:
     def reader(self, ctx: RequestContext, reader, unique_ids: Iterable[str]):
         return _FilteredReader(reader, self.allowed(ctx, unique_ids))
 
+    def readable_documents(self, ctx: RequestContext, documents):
+        """The :class:`profiles.xds.retrieve.RetrieveFilter` seam: of the documents the repository
+        found (``RetrievedDocument``), those the caller may read; the use case answers the others
+        exactly like unknown documents."""
+        allowed = self.allowed(ctx, [d.request.document_unique_id for d in documents])
+        return [d for d in documents if d.request.document_unique_id in allowed]
+
 
 class _FilteredReader:
     def __init__(self, inner, allowed: set[str]) -> None:
@@ -321,12 +328,13 @@ def with_emergency_notices(use_case: Callable[[RequestContext, Any], Outcome], e
                            policies, notifier=None, email_of: Callable[[str], str | None] | None = None):
     """Wrap ``use_case``: after it returned, the emergency reads its filters noted are recorded for
     each patient (``adr_notification``) and sent through ``notifier`` (to ``email_of(spid)``).
-    Only documents the Outcome reports (``audit.document_unique_ids``, when it lists any) count."""
+    Only documents the Outcome reports (``audit.document_unique_ids``, when it lists any) count, and
+    none of a Failure (nothing was returned)."""
 
     def run(ctx: RequestContext, request: Any) -> Outcome:
         outcome = use_case(ctx, request)
         reads = emergency.take(ctx.request_id)
-        if not reads:
+        if not reads or outcome.status == FAILURE:   # a failed query or retrieve returned nothing
             return outcome
         reported = set(outcome.audit.document_unique_ids)
         for read in reads:

@@ -52,6 +52,25 @@ def refuse_submission(ctx, request, decision):
     return registry_outcome(errors, audit_facts(ctx.transaction, request.submission))
 
 
+def request_submission(request):
+    """The :class:`profiles.xds.metadata.Submission` of a parsed ITI-41/42 request
+    (``ProvideAndRegisterRequest`` / ``SubmissionRequest``): the model the use case registers, so the
+    provide policy's raised confidentialityCodes are what the registry stores."""
+    return request.submission
+
+
+def refuse_retrieve_rate_limited(refuse):
+    """ITI-43's ``refuse``: past the read rate limit a Sender SOAP fault saying so (the pipeline
+    audits it); any other denial as ``refuse`` answers it."""
+    def run(ctx, request, decision):
+        from gateway.access import RATE_LIMITED
+        from gateway.soap.fault import SoapFault
+        if decision.code == RATE_LIMITED:
+            raise SoapFault("Sender", decision.reason or "read limit exceeded")
+        return refuse(ctx, request, decision)
+    return run
+
+
 def hl7v3_ports(settings: Settings, mpi):
     """The PIX/PDQ use cases' ports, bound once: the MPI (also the PDQ continuation states, in the
     database so that any worker serves a continuation), our response wrapper, the input limits."""
@@ -75,6 +94,7 @@ class Gateway:
         self.policy = RegistryPolicy(mpi_oid=settings.mpi_oid,
                                      extra_validators=(swiss_validator(settings, self.valuesets),))
         self.pipeline = self._pipeline()
+        self.access = self._access_rights()
         # the ports of the XDS write use cases, bound once here
         self.provide_ports = ProvideAndRegisterPorts(self.registry,
                                                      DocumentBlobs(self.blobs, self.registry.referenced_blobs),
@@ -97,6 +117,15 @@ class Gateway:
             sink = StoreAuditSink(self.audit_store, self.forwarder.notify if self.forwarder else None)
         return Pipeline(security=self.security, audit=sink)
 
+    def _access_rights(self):
+        """The patient's access rights (CH:ADR), enforced with XUA only: without a verified assertion
+        there is no principal to decide on (``None``: the transactions keep ALLOW_ALL)."""
+        from gateway.security.setup import xua_enabled
+        if not xua_enabled(self.settings):
+            return None
+        from gateway.access import access_rights
+        return access_rights(self.settings, self.engine, self.mpi)
+
     def _verify_bearer(self, assertion: bytes):
         """ITI-81's Authorization: Bearer assertion, verified as the SOAP seam verifies wsse:Security."""
         from dataclasses import replace
@@ -107,8 +136,13 @@ class Gateway:
         """ITI-41 and ITI-42: parse -> use case over the ports bound in __init__ -> render, with the
         CH:XUA patient scope as their authorization policy."""
         from gateway.endpoints.xds import iti41_transaction, iti42_transaction
+        from profiles.authorization import ALLOW_ALL
         from profiles.xua.scope import SubmissionScope
-        scope = SubmissionScope(self.mpi, submission_patient_ids)
+        inner = ALLOW_ALL
+        if self.access is not None:
+            from gateway.access import ProvidePolicy
+            inner = ProvidePolicy(self.access.rights, submission_of=request_submission)
+        scope = SubmissionScope(self.mpi, submission_patient_ids, inner)
         self.iti41 = dataclasses.replace(iti41_transaction(self.settings, self.provide_ports), policy=scope,
                                          refuse=refuse_submission)
         self.iti42 = dataclasses.replace(iti42_transaction(self.settings, self.register_ports), policy=scope,
@@ -126,11 +160,18 @@ class Gateway:
         settings = self.settings
         self.query_store = SqlQueryStore(self.engine, self.mpi)
         documents = StoredDocuments(self.registry, self.blobs)
+        ar = self.access
+        read, fetch = (ALLOW_ALL, ALLOW_ALL) if ar is None else (ar.read, ar.retrieve)
         # the CH:XUA patient scope (the assertion's patient only) around each read's access rights
-        self.stored_query_ports = stored_query_ports(settings, self.query_store, policy=QueryScope(self.mpi, ALLOW_ALL))
-        self.retrieve_ports = retrieve_ports(settings, documents, policy=RetrieveScope(self.mpi, documents, ALLOW_ALL))
+        self.stored_query_ports = stored_query_ports(settings, self.query_store, policy=QueryScope(self.mpi, read))
+        self.retrieve_ports = retrieve_ports(settings, documents, policy=RetrieveScope(self.mpi, documents, fetch))
         self.stored_query = stored_query_transaction(settings, self.stored_query_ports)
         self.retrieve = retrieve_transaction(settings, self.retrieve_ports, self.blobs)
+        if ar is not None:   # emergency reads recorded and notified; the read rate limit a SOAP fault
+            self.stored_query = dataclasses.replace(self.stored_query,
+                                                    use_case=ar.with_notices(self.stored_query.use_case))
+            self.retrieve = dataclasses.replace(self.retrieve, use_case=ar.with_notices(self.retrieve.use_case),
+                                                refuse=refuse_retrieve_rate_limited(self.retrieve.refuse))
 
     def health(self) -> dict:
         return {"annex3_valuesets": self.valuesets.version,
@@ -152,6 +193,10 @@ class Gateway:
                                                           self.pipeline, iti42=self.iti42, spool_dir=spool))
         root.putChild(b"pix", build_pix_endpoint(self.settings, self.hl7v3, self.pipeline))
         root.putChild(b"pdq", build_pdq_endpoint(self.settings, self.hl7v3, self.pipeline))
+        if self.access is not None:   # CH:PPQ: the patient's policies, for PAT, REP and PADM with XUA
+            from gateway.endpoints.ppq import build_ppq_endpoint
+            root.putChild(b"ppq", build_ppq_endpoint(self.settings, self.access.policies, self.access.rights,
+                                                     self.pipeline))
         root.putChild(b"health", HealthResource(self.health))
         metrics = process_metrics()
         if metrics is not None:

@@ -33,6 +33,7 @@ ENDPOINTS = (
     ("ITI-47         PDQ V3 Supplier    ", "/pdq"),
     ("health                            ", "/health"),
 )
+PPQ_ENDPOINT = ("CH:PPQ-1/PPQ-2  Policy Repository  ", "/ppq")
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
@@ -93,7 +94,7 @@ def cmd_serve(args) -> int:
         warning = listen_check(settings)
     except TlsConfigError as exc:
         raise CliError(str(exc)) from None
-    from gateway.security.setup import xua_check
+    from gateway.security.setup import xua_check, xua_enabled
     problem = xua_check(settings)
     if problem:
         raise CliError(problem)
@@ -111,6 +112,8 @@ def cmd_serve(args) -> int:
         base = settings.public_url.rstrip("/") or f"{scheme}://{shown}:{port}"
         for label, path in ENDPOINTS:
             print(f"{label} {base}{path}", flush=True)
+        if xua_enabled(settings):   # the patient's policies, mounted with XUA only
+            print(f"{PPQ_ENDPOINT[0]} {base}{PPQ_ENDPOINT[1]}", flush=True)
         print(f"listening on {scheme}://{shown}:{port}/ (WSDLs at <endpoint>?wsdl)", flush=True)
 
     try:

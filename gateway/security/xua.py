@@ -35,7 +35,7 @@ from gateway.pipeline import SECURITY_XUA, Transaction
 from gateway.security import faults
 from gateway.security.signature import SignatureProblem, check_shape, verify_signature
 from gateway.security.trust import TrustStore, pem_of
-from gateway.soap.envelope import NS_WSSE, SoapRequest
+from gateway.soap.envelope import NS_SOAP11, NS_SOAP12, NS_WSSE, SoapRequest
 from gateway.soap.fault import SoapFault
 from gateway.soap.xml import parse_xml
 from profiles.context import Principal, RequestContext
@@ -94,8 +94,11 @@ class AssertionVerifier:
         self.stats = VerifierStats()
 
     # -- the envelope ----------------------------------------------------------------------------
-    def find_assertion(self, envelope: etree._Element, header: etree._Element | None) -> etree._Element:
-        """The one assertion of the request (checks 1 of the module docstring)."""
+    def find_assertion(self, envelope: etree._Element, header: etree._Element | None, *,
+                       payload_assertions: bool = False) -> etree._Element:
+        """The one assertion of the request (checks 1 of the module docstring). ``payload_assertions``:
+        the Body's own saml2:Assertion elements are the transaction's payload (CH:PPQ-1 policy sets)
+        and not counted; the headers still hold exactly one, and its ID is unique in the envelope."""
         securities = [h for h in (header if header is not None else ()) if h.tag == _WSSE + "Security"]
         if not securities:
             raise faults.missing()
@@ -109,7 +112,9 @@ class AssertionVerifier:
                 raise faults.unsupported_token(f"only a SAML 2.0 assertion is accepted in wsse:Security, "
                                                f"not {etree.QName(other[0]).localname}")
             raise faults.missing()
-        everywhere = sum(1 for _ in envelope.iter(_SAML + "Assertion"))
+        body = next((c for c in envelope if c.tag in _SOAP_BODIES), None)
+        everywhere = sum(1 for a in envelope.iter(_SAML + "Assertion")
+                         if not (payload_assertions and body is not None and _inside(a, body)))
         if len(tokens) != 1 or everywhere != 1:
             raise faults.invalid_security("the request must carry exactly one SAML assertion "
                                           f"(found {everywhere})")
@@ -122,9 +127,11 @@ class AssertionVerifier:
         return assertion
 
     # -- the assertion ---------------------------------------------------------------------------
-    def verify(self, envelope: etree._Element, header: etree._Element | None) -> XuaClaims:
-        """The verified claims of the request's assertion; raises :class:`SoapFault` (WS-Security)."""
-        assertion = self.find_assertion(envelope, header)
+    def verify(self, envelope: etree._Element, header: etree._Element | None, *,
+               payload_assertions: bool = False) -> XuaClaims:
+        """The verified claims of the request's assertion; raises :class:`SoapFault` (WS-Security).
+        ``payload_assertions``: see :meth:`find_assertion`."""
+        assertion = self.find_assertion(envelope, header, payload_assertions=payload_assertions)
         data = etree.tostring(assertion, with_tail=False)   # in-scope namespace declarations included
         key = hashlib.sha256(data).digest()
         with self._lock:
@@ -198,6 +205,16 @@ class AssertionVerifier:
             raise faults.fault_for(exc) from None
 
 
+#: Transactions whose Body carries saml2:Assertion elements of its own (CH:PPQ-1: the policy sets of
+#: Add/Update/DeletePolicy): not counted against "exactly one assertion" (see ``find_assertion``).
+PAYLOAD_ASSERTION_TRANSACTIONS = frozenset({"PPQ-1"})
+_SOAP_BODIES = ("{%s}Body" % NS_SOAP12, "{%s}Body" % NS_SOAP11)
+
+
+def _inside(element: etree._Element, ancestor: etree._Element) -> bool:
+    return any(a is ancestor for a in element.iterancestors())
+
+
 class XuaSecurity:
     """The pipeline's security seam with CH:XUA (see the module docstring)."""
 
@@ -209,5 +226,6 @@ class XuaSecurity:
     def authenticate(self, request: SoapRequest, transaction: Transaction, ctx: RequestContext) -> Principal:
         if transaction.security != SECURITY_XUA:
             return ctx.principal
-        claims = self.verifier.verify(request.envelope, request.header)
+        claims = self.verifier.verify(request.envelope, request.header,
+                                      payload_assertions=transaction.name in PAYLOAD_ASSERTION_TRANSACTIONS)
         return replace(claims.principal, tls_subject=ctx.principal.tls_subject)

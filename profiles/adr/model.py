@@ -40,13 +40,16 @@ _RANK = {lvl: i for i, lvl in enumerate(LEVELS)}
 SNOMED = "2.16.840.1.113883.6.96"
 EPR_CONF_OID = "2.16.756.5.30.1.127.3.4"
 HL7_CONF_OID = "2.16.840.1.113883.5.25"
-#: The annex 3 DocumentEntry.confidentialityCode values (IPF ``chadr/ConfidentialityCode``).
+#: The annex 3 DocumentEntry.confidentialityCode values (the value set in force: SNOMED CT, the
+#: secret code from its Swiss extension), the codes the rights write.
 CONFIDENTIALITY_CODES = {
     NORMAL: ("17621005", SNOMED),
     RESTRICTED: ("263856008", SNOMED),
-    SECRET: ("1141000195107", EPR_CONF_OID),
+    SECRET: ("1141000195107", SNOMED),
 }
 _LEVEL_OF_CODE = {code: lvl for lvl, code in CONFIDENTIALITY_CODES.items()}
+# the secret code under the EPR OID (IPF ``chadr/ConfidentialityCode``, older annex 3 releases) reads alike
+_LEVEL_OF_CODE[("1141000195107", EPR_CONF_OID)] = SECRET
 # HL7 v3 Confidentiality (non-Swiss submitters): N, R, V map onto the same three levels.
 _LEVEL_OF_CODE.update({("N", HL7_CONF_OID): NORMAL, ("R", HL7_CONF_OID): RESTRICTED,
                        ("V", HL7_CONF_OID): SECRET})

@@ -318,3 +318,27 @@ def test_access_rights_are_built_from_the_settings(world):
         access_rights(Settings(mpi_oid=MPI_OID, read_limit="lots"), engine, mpi)
     with pytest.raises(ValueError):
         access_rights(Settings(mpi_oid=MPI_OID, emergency_default="always"), engine, mpi)
+
+
+def test_a_failed_query_records_no_emergency_access(world):
+    """An ITI-18 that fails (XDSTooManyResults...) returns no entry: the emergency reads its filter
+    noted are dropped, not recorded for the patient."""
+    from profiles.outcome import FAILURE
+    engine, store, mpi, rights, xds, pid = world
+    log = EmergencyLog()
+    ctx = ctx_of("HCP", purpose="EMER").for_transaction("ITI-18")
+
+    def use_case(c, request):
+        log.note(c.request_id, SPID, "1.2.3.4")
+        return Outcome([], FAILURE, audit=AuditFacts(transaction="ITI-18"))
+
+    run = with_emergency_notices(use_case, log, store, MemoryNotifier(), mpi.email_of)
+    run(ctx, None)
+    assert store.notifications(SPID) == [] and log.take(ctx.request_id) == []
+
+    def succeeding(c, request):
+        log.note(c.request_id, SPID, "1.2.3.4")
+        return Outcome([], SUCCESS, audit=AuditFacts(transaction="ITI-18"))
+
+    with_emergency_notices(succeeding, log, store, MemoryNotifier(), mpi.email_of)(ctx, None)
+    assert [n.documents for n in store.notifications(SPID)] == [("1.2.3.4",)]

@@ -98,3 +98,16 @@ def test_confidentiality_codes_map_to_levels_and_unknown_fails_closed():
     assert M.level_of_codes([("17621005", M.SNOMED), ("263856008", M.SNOMED)]) == M.RESTRICTED
     assert M.level_of_codes([("17621005", "1.2.3")]) == M.SECRET
     assert M.level_of_codes([]) == M.SECRET
+
+
+def test_the_confidentiality_codes_the_rights_write_are_annex3_codes():
+    """Finding (issue 10 wiring): the secret code was written under 2.16.756.5.30.1.127.3.4, while
+    annex 3's DocumentEntry.confidentialityCode value set has 1141000195107 under SNOMED CT, so a
+    document raised to the patient's default confidentiality "secret" was refused by the annex 3
+    validation. Every code the rights write is in the value set; both spellings read as secret."""
+    from profiles.ch.valuesets import ValueSets
+    vs = ValueSets.load(None)
+    for level, (code, scheme) in M.CONFIDENTIALITY_CODES.items():
+        assert vs.contains("confidentialityCode", code, scheme), (level, code, scheme)
+    assert M.level_of_codes([("1141000195107", M.SNOMED)]) == M.SECRET
+    assert M.level_of_codes([("1141000195107", M.EPR_CONF_OID)]) == M.SECRET

@@ -24,6 +24,7 @@ pytestmark = pytest.mark.integration
 REPOSITORY_UID = Settings().repository_unique_id
 SPID = "761337610411353650"
 SPID2 = "761337610433933946"
+GLN = "7601000000019"     # make_assertion's default HCP
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +44,8 @@ def env(tmp_path_factory):
     gw.cert = (str(client_cert), str(client_key))
     gw.pid = gw.add_patient(SPID)
     gw.pid2 = gw.add_patient(SPID2, "Other", "Otto")
+    for spid in (SPID, SPID2):   # the patients let the assertions' professional read normal documents (CH:ADR)
+        gw.cli("policy", "grant", "--patient", spid, "--gln", GLN, "--level", "normal")
     gw.start("--workers", "2")
     yield gw, signer
     gw.stop()
@@ -158,6 +161,8 @@ def test_serve_demo_trusts_the_development_provider(tmp_path):
                         "--patient", "761337610411353650", "--organization", "2.16.756.5.30.1.999.7")
         assertion = issued.stdout.strip().encode()
         assert "NOT FOR PRODUCTION" in issued.stderr
+        # the patient lets the professional read normal documents (CH:ADR, enforced with XUA)
+        gw.cli("policy", "grant", "--patient", "761337610411353650", "--gln", "7601000000019", "--level", "normal")
         with XdsClient(gw.repository_url, gw.registry_url, timeout=30) as anonymous:
             with pytest.raises(SoapFaultError) as info:
                 anonymous.stored_query(_find(pid))

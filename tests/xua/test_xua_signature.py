@@ -374,3 +374,35 @@ def test_signedinfo_c14n_with_inclusive_namespaces_is_accepted(verifier, signer)
     b = copy.deepcopy(a)
     etree.SubElement(b.find(f".//{DS}CanonicalizationMethod"), DS + "Transform")
     assert fault_of(verifier(), envelope_with(b)).subcode == faults.FAILED_CHECK
+
+
+def test_ppq1_payload_assertions_in_the_body_are_not_the_x_user_assertion(verifier, good, signer):
+    """Finding (issue 10 wiring): a CH:PPQ-1 request carries its policy sets in a saml2:Assertion
+    in the Body (AddPolicyRequest, UpdatePolicyRequest, DeletePolicyRequest), next to the X-User
+    Assertion in wsse:Security; counting assertions in the whole envelope refused every PPQ-1.
+    With ``payload_assertions`` the Body's assertions are the payload: the header's one is still the
+    only one verified and read, a second one in a header is still refused, and the Body may not
+    carry the X-User Assertion's ID."""
+    from profiles.adr import model as M
+    from profiles.adr import ppq as Q
+    body = Q.ppq1_request("add", [M.hcp_access("761337610411353650", "7601000000019", "normal")])
+    env = envelope_with(good, body=body)
+    assert fault_of(verifier(), env).subcode == faults.INVALID_SECURITY      # default: one in the envelope
+    req = soap_request(env)
+    claims = verifier().verify(req.envelope, req.header, payload_assertions=True)
+    assert claims.principal.user_id == "7601000000019"
+    # still exactly one in the headers
+    two = envelope_with(good, make_assertion(signer, subject="7601000000026"), body=Q.ppq1_request("add", []))
+    req = soap_request(two)
+    with pytest.raises(SoapFault) as info:
+        verifier().verify(req.envelope, req.header, payload_assertions=True)
+    assert info.value.subcode == faults.INVALID_SECURITY
+    # the signed original moved into the Body under an evil header token: the ID is not unique
+    orig = etree.fromstring(good)
+    evil = _evil(orig, keep_id=True, keep_signature=True)
+    body = Q.ppq1_request("add", [])
+    body.append(copy.deepcopy(orig))
+    req = soap_request(envelope_with(etree.tostring(evil), body=body))
+    with pytest.raises(SoapFault) as info:
+        verifier().verify(req.envelope, req.header, payload_assertions=True)
+    assert info.value.subcode in (faults.INVALID_SECURITY, faults.FAILED_CHECK)
