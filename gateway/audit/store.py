@@ -184,7 +184,16 @@ class StoreAuditSink:
         self.on_stored = on_stored
 
     def record(self, event: AuditEvent) -> None:
-        rec = self.store.append(event)
+        self.stored(self.store.append(event))
+
+    # -- durable first: a write transaction's record stored inside it --------------------------
+    def record_in(self, conn: Connection, event: AuditEvent) -> StoredRecord:
+        """Store ``event`` on ``conn``, the write transaction of the change it describes (they commit
+        or roll back together); call :meth:`stored` once that transaction has committed."""
+        return self.store.append(event, conn=conn)
+
+    def stored(self, rec: StoredRecord) -> None:
+        """A record is committed: wake the forwarder."""
         if self.on_stored is not None:
             self.on_stored(rec)
 
