@@ -69,8 +69,8 @@ class Gateway:
         self.settings = settings
         self.engine = make_engine(settings.effective_database_url)
         self.pipeline = self._pipeline()
-        self.mpi = MpiStore(self.engine, settings.mpi_oid)
-        # durable first: ITI-41/42 store their Success's audit record inside the registry transaction
+        # durable first: ITI-41/42/44 store their Success's audit record inside their write transaction
+        self.mpi = MpiStore(self.engine, settings.mpi_oid, audit=self.audit_sink)
         self.registry = SqlRegistryStore(self.engine, patients=self.mpi, audit=self.audit_sink)
         self.blobs = BlobStore(settings.blob_dir)
         self.valuesets = load_valuesets(settings)

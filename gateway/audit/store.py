@@ -1,5 +1,11 @@
 """The durable audit trail: every record stored before the answer leaves, hash-chained.
 
+Durable first: the Success record of a change (ITI-41, ITI-42, ITI-44) is inserted in the change's
+own write transaction (:meth:`StoreAuditSink.record_in`, called by the registry's and the MPI's
+write ports through :func:`profiles.audit.record_with_change` or their ``audit=`` builder), so the
+two commit or roll back together; a refused or rolled-back change gets its failure record from the
+pipeline afterwards, and a read gets its record before its answer leaves.
+
 Each record's ``hash`` is SHA-256 over the previous record's hash and the record's own fields
 (:func:`record_hash`); the chain's head (``audit_head``, one row) is read and moved in the same
 write transaction as the insert, so concurrent writers (threads and worker processes) append one

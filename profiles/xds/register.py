@@ -2,7 +2,8 @@
 
 parse (ebRIM -> model, in the gateway) -> :func:`~profiles.xds.registry.check_submission` (no
 database) -> one write transaction: :func:`~profiles.xds.registry.plan_checked` and the plan
-written, and the Success's audit record with it (:func:`~profiles.audit.record_with_change`) -> Outcome: the RegistryResponse's errors, Success or Failure, the audit facts.
+written, and the Success's audit record with it (:func:`~profiles.audit.record_with_change`) ->
+Outcome: the RegistryResponse's errors, Success or Failure, the audit facts.
 """
 from __future__ import annotations
 
