@@ -176,3 +176,21 @@ def test_a_failure_is_not_recorded_inside_the_transaction():
                                       RequestContext())
     assert _status(result) == "Failure"
     assert registry.audit == [] and [e.event_outcome for e in sink.events] == [EVENT_SERIOUS_FAILURE]
+
+
+def test_a_reply_that_fails_to_render_after_the_commit_keeps_the_one_stored_record():
+    """The change committed with its Success record; only the wire reply failed: the answer is a
+    Receiver fault and no second (failure) record is written for the same transaction."""
+    import dataclasses
+    registry = MemoryRegistry(MemoryPatients("4711"), audit=True)
+    ports = ProvideAndRegisterPorts(registry, MemoryBlobs(), RegistryPolicy(mpi_oid=MPI), REPO)
+    sink = MemoryAuditSink()
+
+    def broken_render(outcome, request):
+        raise RuntimeError("the reply could not be rendered")
+    transaction = dataclasses.replace(iti41_transaction(Settings(), ports), render=broken_render)
+    body, _ = provide_and_register_request(f"4711^^^&{MPI}&ISO", [DocumentSpec(b"x")], inline=True)
+    result = Pipeline(audit=sink).run(transaction, _soap(body, C.ACTION_ITI41), RequestContext())
+    assert result.reply is None and result.fault.code == "Receiver"
+    assert sink.events == [] and registry.audit == [result.event]
+    assert result.event.event_outcome == EVENT_SUCCESS
