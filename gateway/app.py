@@ -87,13 +87,14 @@ class Gateway:
         from gateway.store.mpi import MpiStore
         self.settings = settings
         self.engine = make_engine(settings.effective_database_url)
-        self.mpi = MpiStore(self.engine, settings.mpi_oid)
-        self.registry = SqlRegistryStore(self.engine, patients=self.mpi)
+        self.pipeline = self._pipeline()
+        # durable first: ITI-41/42/44 store their Success's audit record inside their write transaction
+        self.mpi = MpiStore(self.engine, settings.mpi_oid, audit=self.audit_sink)
+        self.registry = SqlRegistryStore(self.engine, patients=self.mpi, audit=self.audit_sink)
         self.blobs = BlobStore(settings.blob_dir)
         self.valuesets = load_valuesets(settings)
         self.policy = RegistryPolicy(mpi_oid=settings.mpi_oid,
                                      extra_validators=(swiss_validator(settings, self.valuesets),))
-        self.pipeline = self._pipeline()
         self.access = self._access_rights()
         # the ports of the XDS write use cases, bound once here
         self.provide_ports = ProvideAndRegisterPorts(self.registry,
@@ -112,10 +113,10 @@ class Gateway:
         from gateway.security.setup import make_security
         self.security = make_security(self.settings)
         self.audit_store, self.forwarder = build_audit(self.settings, self.engine)
-        sink = None
+        self.audit_sink = None
         if self.audit_store is not None:
-            sink = StoreAuditSink(self.audit_store, self.forwarder.notify if self.forwarder else None)
-        return Pipeline(security=self.security, audit=sink)
+            self.audit_sink = StoreAuditSink(self.audit_store, self.forwarder.notify if self.forwarder else None)
+        return Pipeline(security=self.security, audit=self.audit_sink)
 
     def _access_rights(self):
         """The patient's access rights (CH:ADR), enforced with XUA only: without a verified assertion

@@ -12,6 +12,8 @@
          its result filter is applied inside reads)
       -> use case in profiles/: (ctx, request) -> Outcome   Transaction.use_case (ports bound in app.py)
       -> exactly one audit event from the Outcome      profiles.audit.audit_event -> Pipeline.audit
+         (a write use case stores its Success's event inside its own database transaction,
+         profiles.audit.record_with_change, and the pipeline records no second one)
       -> wire reply                                    Transaction.render
 
 :meth:`Pipeline.run` never raises: it returns a :class:`PipelineResult` holding the reply or the
@@ -129,13 +131,18 @@ class Pipeline:
         try:
             ctx, outcome, reply = self._transact(transaction, request, ctx)
         except _Ended as ended:
+            if ended.recorded is not None:   # the change committed with its record; only the reply failed
+                return PipelineResult(None, ended.fault, ended.recorded, ended.ctx)
             return self._faulted(ended.ctx, ended.fault)
+        if outcome.recorded is not None:   # stored by the use case inside its change's transaction
+            return PipelineResult(reply, None, outcome.recorded, ctx)
         try:
             return PipelineResult(reply, None, self._record(audit_event(ctx, outcome=outcome)), ctx)
         except AuditFailed:
             return self._unaudited(ctx)
 
     def _transact(self, transaction: Transaction, request: SoapRequest, ctx: RequestContext):
+        outcome = None
         try:
             ctx = ctx.with_principal(self.security.authenticate(request, transaction, ctx))
             model = transaction.parse(request)
@@ -148,10 +155,11 @@ class Pipeline:
                 raise SoapFault("Sender", decision.reason or "not authorized")
             return ctx, outcome, transaction.render(outcome, request)
         except SoapFault as fault:
-            raise _Ended(ctx, fault) from None
+            raise _Ended(ctx, fault, outcome) from None
         except Exception:
             log.exception("transaction %s failed (request id %s)", transaction.name, ctx.request_id)
-            raise _Ended(ctx, SoapFault("Receiver", f"internal error (request id {ctx.request_id})")) from None
+            raise _Ended(ctx, SoapFault("Receiver", f"internal error (request id {ctx.request_id})"),
+                         outcome) from None
 
     def _faulted(self, ctx: RequestContext, fault: SoapFault) -> PipelineResult:
         try:
@@ -179,9 +187,11 @@ class Pipeline:
 
 
 class _Ended(Exception):
-    def __init__(self, ctx: RequestContext, fault: SoapFault) -> None:
+    def __init__(self, ctx: RequestContext, fault: SoapFault, outcome: Outcome | None = None) -> None:
         self.ctx = ctx
         self.fault = fault
+        #: the event a use case stored with its committed change (the transaction's one record)
+        self.recorded: AuditEvent | None = outcome.recorded if outcome is not None else None
 
 
 class AuditFailed(Exception):

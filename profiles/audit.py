@@ -7,7 +7,8 @@ with the change and forwarded). Transport-free: a fault arrives as its code and 
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Protocol
 
 from profiles.context import Principal, RequestContext
 from profiles.outcome import EVENT_MAJOR_FAILURE, EVENT_SERIOUS_FAILURE, AuditFacts, Outcome, Problem
@@ -43,7 +44,6 @@ def audit_event(ctx: RequestContext, *, outcome: Outcome | None = None, fault_co
     if outcome is not None:
         facts = outcome.audit
         if not facts.transaction:
-            from dataclasses import replace
             facts = replace(facts, transaction=ctx.transaction)
         return AuditEvent(time, ctx.request_id, ctx.transaction, ctx.action, ctx.endpoint, ctx.remote_addr,
                           ctx.message_id, ctx.principal, outcome.event_outcome, outcome.status, None, None,
@@ -52,3 +52,21 @@ def audit_event(ctx: RequestContext, *, outcome: Outcome | None = None, fault_co
     return AuditEvent(time, ctx.request_id, ctx.transaction, ctx.action, ctx.endpoint, ctx.remote_addr,
                       ctx.message_id, ctx.principal, indicator, None, fault_code, fault_reason, (),
                       AuditFacts(transaction=ctx.transaction), ctx.reply_to, ctx.to)
+
+
+class AuditRecorder(Protocol):
+    """A write transaction port that stores an audit event inside its own database transaction
+    (``RegistryTransaction.record_audit``): True when stored (it commits or rolls back with the
+    change), False when this deployment stores no audit records (the pipeline's sink decides)."""
+
+    def record_audit(self, event: AuditEvent) -> bool: ...
+
+
+def record_with_change(tx: AuditRecorder, ctx: RequestContext, outcome: Outcome) -> Outcome:
+    """Durable first: the audit event of a successful change, stored through ``tx`` in the change's
+    own database transaction, called as the transaction's last step before its commit. Returns the
+    outcome marked :attr:`~profiles.outcome.Outcome.recorded` (the pipeline records no second event),
+    or unchanged when ``tx`` stores no audit. A change that then fails to commit takes its record
+    with it; the pipeline records the failure after the rollback."""
+    event = audit_event(ctx, outcome=outcome)
+    return replace(outcome, recorded=event) if tx.record_audit(event) else outcome

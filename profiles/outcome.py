@@ -89,6 +89,9 @@ class Outcome(Generic[R]):
     status: str
     problems: tuple[Problem, ...] = ()
     audit: AuditFacts = field(default_factory=AuditFacts)
+    #: the audit event the use case already stored inside its change's own database transaction
+    #: (:func:`profiles.audit.record_with_change`): the pipeline then writes no second one
+    recorded: Any = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.status not in _EVENT_OUTCOME:

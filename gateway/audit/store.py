@@ -1,5 +1,11 @@
 """The durable audit trail: every record stored before the answer leaves, hash-chained.
 
+Durable first: the Success record of a change (ITI-41, ITI-42, ITI-44) is inserted in the change's
+own write transaction (:meth:`StoreAuditSink.record_in`, called by the registry's and the MPI's
+write ports through :func:`profiles.audit.record_with_change` or their ``audit=`` builder), so the
+two commit or roll back together; a refused or rolled-back change gets its failure record from the
+pipeline afterwards, and a read gets its record before its answer leaves.
+
 Each record's ``hash`` is SHA-256 over the previous record's hash and the record's own fields
 (:func:`record_hash`); the chain's head (``audit_head``, one row) is read and moved in the same
 write transaction as the insert, so concurrent writers (threads and worker processes) append one
@@ -65,6 +71,14 @@ class ChainBreak:
     reason: str
 
 
+# The write path's statements, built once per process (SQLAlchemy memoizes a statement object's
+# cache key: no construction per record; the same reason as gateway/store/registry.py's).
+_HEAD_FOR_UPDATE = (sa.select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1).with_for_update())
+_INSERT_RECORD = audit_record.insert()
+_MOVE_HEAD = (audit_head.update().where(audit_head.c.id == 1)
+              .values(seq=sa.bindparam("new_seq"), hash=sa.bindparam("new_hash")))
+
+
 class AuditStore:
     def __init__(self, engine: Engine, site: AuditSite) -> None:
         self.engine = engine
@@ -81,16 +95,14 @@ class AuditStore:
             return self._insert(own, event, message)
 
     def _insert(self, conn: Connection, event: AuditEvent, message: str) -> StoredRecord:
-        head = conn.execute(sa.select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
-                            .with_for_update()).one_or_none()
+        head = conn.execute(_HEAD_FOR_UPDATE).one_or_none()
         if head is None:  # a new (or emptied) trail: the migration's head row is gone with it
             if conn.dialect.name == "postgresql":
                 from sqlalchemy.dialects.postgresql import insert
             else:
                 from sqlalchemy.dialects.sqlite import insert
             conn.execute(insert(audit_head).values(id=1, seq=0, hash=GENESIS).on_conflict_do_nothing())
-            head = conn.execute(sa.select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
-                                .with_for_update()).one()
+            head = conn.execute(_HEAD_FOR_UPDATE).one()
         seq = head.seq + 1
         record_id = str(uuid.uuid4())
         event_time = event.time.astimezone(_dt.timezone.utc).isoformat(timespec="microseconds")
@@ -101,8 +113,8 @@ class AuditStore:
                       patient_ids=" ".join(dict.fromkeys(event.facts.patient_ids)),
                       epr_spid=event.principal.patient_epr_spid, message=message, prev_hash=head.hash, hash=digest,
                       sent_at=None, attempts=0)
-        conn.execute(audit_record.insert().values(**values))
-        conn.execute(audit_head.update().where(audit_head.c.id == 1).values(seq=seq, hash=digest))
+        conn.execute(_INSERT_RECORD, values)
+        conn.execute(_MOVE_HEAD, {"new_seq": seq, "new_hash": digest})
         return StoredRecord(seq, record_id, event_time, values["transaction"], event.event_outcome,
                             values["user_id"], tuple(values["patient_ids"].split()), values["epr_spid"], message,
                             head.hash, digest, None)
@@ -184,7 +196,16 @@ class StoreAuditSink:
         self.on_stored = on_stored
 
     def record(self, event: AuditEvent) -> None:
-        rec = self.store.append(event)
+        self.stored(self.store.append(event))
+
+    # -- durable first: a write transaction's record stored inside it --------------------------
+    def record_in(self, conn: Connection, event: AuditEvent) -> StoredRecord:
+        """Store ``event`` on ``conn``, the write transaction of the change it describes (they commit
+        or roll back together); call :meth:`stored` once that transaction has committed."""
+        return self.store.append(event, conn=conn)
+
+    def stored(self, rec: StoredRecord) -> None:
+        """A record is committed: wake the forwarder."""
         if self.on_stored is not None:
             self.on_stored(rec)
 

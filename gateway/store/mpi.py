@@ -77,9 +77,12 @@ class MpiStore:
     #: Search statements kept (one per query shape, least recently used dropped first).
     SEARCH_CACHE_SIZE = 128
 
-    def __init__(self, engine: Engine, mpi_oid: str) -> None:
+    def __init__(self, engine: Engine, mpi_oid: str, audit=None) -> None:
         self.engine = engine
         self.mpi_oid = mpi_oid
+        #: the pipeline's audit sink when it stores records (``StoreAuditSink``): an ITI-44 write
+        #: given ``audit=`` stores its record inside its own write transaction (durable first)
+        self.audit = audit
         self._known_domains: set[str] = {mpi_oid, EPR_SPID_OID}
         self._search_cache = SearchStatements(self.SEARCH_CACHE_SIZE)
         # Reads are single statements: on PostgreSQL they run in autocommit, which saves the
@@ -166,11 +169,25 @@ class MpiStore:
 
     # -- MpiPort -------------------------------------------------------------------------------
 
-    def feed_add(self, feed: PatientFeed) -> Patient:
+    def _record_audit(self, conn: Connection, audit, patient: Patient):
+        """Durable first: the audit event ``audit(patient)`` builds, stored on ``conn`` (the write's
+        own transaction, as its last statement); None when no audit is asked for or stored."""
+        if audit is None or self.audit is None:
+            return None
+        return self.audit.record_in(conn, audit(patient))
+
+    def _audit_stored(self, rec) -> None:
+        if rec is not None:
+            self.audit.stored(rec)
+
+    def feed_add(self, feed: PatientFeed, audit=None) -> Patient:
         for attempt in range(LOCK_RETRIES):
             try:
                 with write_transaction(self.engine) as conn:
-                    return self._feed_add(conn, feed)
+                    patient = self._feed_add(conn, feed)
+                    rec = self._record_audit(conn, audit, patient)
+                self._audit_stored(rec)
+                return patient
             except IntegrityError as exc:  # a concurrent feed of the same person: retry, then explain
                 if attempt >= 2:
                     raise M.CONCURRENT_UPDATE.store_error(reason=exc.orig) from None
@@ -178,7 +195,7 @@ class MpiStore:
                 _retry_or_raise(exc, attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def feed_revise(self, key_id: CX, feed: PatientFeed) -> Patient:
+    def feed_revise(self, key_id: CX, feed: PatientFeed, audit=None) -> Patient:
         self._check_feed(feed, require_spid=False)
         with write_transaction(self.engine) as conn:
             row = self._find_row(conn, key_id)
@@ -190,9 +207,12 @@ class MpiStore:
                 raise M.MPI_PID_CHANGE.store_error(mpi_pid=feed.mpi_pid)
             self._attach_local_ids(conn, row.id, feed.local_ids)
             self._write_demographics(conn, row.id, feed.demographics)
-            return self._load(conn, [row.id])[0]
+            patient = self._load(conn, [row.id])[0]
+            rec = self._record_audit(conn, audit, patient)
+        self._audit_stored(rec)
+        return patient
 
-    def merge(self, survivor_id: CX, obsolete_id: CX, message_id: str = "") -> Patient:
+    def merge(self, survivor_id: CX, obsolete_id: CX, message_id: str = "", audit=None) -> Patient:
         with write_transaction(self.engine) as conn:
             survivor = self._find_row(conn, survivor_id)
             if survivor is None:
@@ -217,7 +237,10 @@ class MpiStore:
             conn.execute(mpi_merge.insert().values(survivor_id=survivor.id, merged_id=obsolete.id,
                                                    merged_at=_now(), message_id=message_id or "",
                                                    moved_local_ids=moved))
-            return self._load(conn, [survivor.id])[0]
+            patient = self._load(conn, [survivor.id])[0]
+            rec = self._record_audit(conn, audit, patient)
+        self._audit_stored(rec)
+        return patient
 
     def find(self, identifier: CX) -> Patient | None:
         """One statement: the patient row joined with all its local ids."""

@@ -110,10 +110,14 @@ class RegistryTx:
     ``add_repository_documents``), so planning a submission costs one query for all its ids.
     """
 
-    def __init__(self, conn: Connection, patients=None):
+    def __init__(self, conn: Connection, patients=None, audit=None):
         self.conn = conn
         #: the MPI's patient check on this transaction's connection (the PatientIndex port)
         self.patients = patients
+        #: the audit sink storing records on this connection (``gateway.audit.store.StoreAuditSink``)
+        self.audit = audit
+        #: the audit records stored in this transaction (the forwarder is told once it committed)
+        self.audited: list = []
         self._looked_up: set[str] = set()
         self._objects: dict[str, dict[str, StoredDocument | StoredFolder | None]] = {
             "D": {}, "F": {}, "A": {}, "S": {}}
@@ -265,6 +269,16 @@ class RegistryTx:
                 values["xml"] = plan.folder_texts[fid]
             conn.execute(update(T.folders).where(T.folders.c.entry_uuid == fid).values(**values))
 
+    # -- audit ----------------------------------------------------------------------
+    def record_audit(self, event) -> bool:
+        """The change's audit record, inserted in this transaction (durable first: they commit or
+        roll back together; the record takes the audit chain's head lock until the commit, so it is
+        the transaction's last statement). False when audit is off."""
+        if self.audit is None:
+            return False
+        self.audited.append(self.audit.record_in(self.conn, event))
+        return True
+
     # -- repository -----------------------------------------------------------------
     def add_repository_documents(self, rows: list) -> None:
         """The repository's records (``profiles.xds.ports.RepositoryDocument`` or plain dicts)."""
@@ -294,18 +308,24 @@ def _s(code) -> str | None:
 
 class SqlRegistryStore:
     """The ``profiles.xds.ports.Registry`` port on SQLAlchemy. ``patients``: the MPI; when it offers
-    ``bound(conn)``, the patient check runs on the registry transaction's own connection."""
+    ``bound(conn)``, the patient check runs on the registry transaction's own connection.
+    ``audit``: the pipeline's audit sink when it stores records (``StoreAuditSink``): a use case's
+    ``record_audit`` then stores its record inside the registry transaction."""
 
-    def __init__(self, engine: Engine, patients=None):
+    def __init__(self, engine: Engine, patients=None, audit=None):
         self.engine = engine
         self.patients = patients
+        self.audit = audit
 
     @contextmanager
     def transaction(self) -> Iterator[RegistryTx]:
         with write_transaction(self.engine) as conn:
             patients = self.patients
             bound = getattr(patients, "bound", None)
-            yield RegistryTx(conn, bound(conn) if bound is not None else patients)
+            tx = RegistryTx(conn, bound(conn) if bound is not None else patients, self.audit)
+            yield tx
+        for rec in tx.audited:   # committed
+            self.audit.stored(rec)
 
     def repository_document(self, repository_unique_id: str, unique_id: str) -> StoredBlob | None:
         r = T.repository_documents.c

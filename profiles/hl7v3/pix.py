@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import copy
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from lxml import etree
 
+from profiles.audit import audit_event
 from profiles.ch.identifiers import CX, EPR_SPID_OID, NAVS13_OID, looks_like_navs13
 from profiles.context import RequestContext
 from profiles.hl7v3.errors import (
@@ -227,6 +228,15 @@ def patient_identity_feed(ctx: RequestContext, request: FeedRequest, ports: Hl7v
                                    message_id=facts.message_id)
         return outcome(build_ack(header, ports.responder, ack, details), ack, details, facts)
 
+    recorded: list[Outcome] = []
+
+    def record(patient: Patient):
+        """The AA's audit event, built when the MPI port asks, inside its write transaction
+        (durable first: the record commits or rolls back with the change)."""
+        accepted = answer(ACK_ACCEPT, patient=patient)
+        recorded.append(replace(accepted, recorded=audit_event(ctx, outcome=accepted)))
+        return recorded[-1].recorded
+
     if request.refusal is not None:
         return answer(request.refusal.ack, request.refusal.details)
     mpi = ports.mpi
@@ -238,11 +248,11 @@ def patient_identity_feed(ctx: RequestContext, request: FeedRequest, ports: Hl7v
             if mpi.find(request.obsolete) is None:
                 raise M.OBSOLETE_UNKNOWN.error(f"/hl7:{request.interaction}/{_PRIOR}/hl7:id[1]",
                                                patient=request.obsolete)
-            patient = mpi.merge(request.survivor, request.obsolete, request_message_id(header) or "")
+            patient = mpi.merge(request.survivor, request.obsolete, request_message_id(header) or "", audit=record)
         elif request.interaction == ADD:
             ids = request.ids
             patient = mpi.feed_add(PatientFeed(epr_spid=ids.epr_spid, demographics=request.demographics,
-                                               local_ids=ids.local_ids, mpi_pid=ids.mpi_pid))
+                                               local_ids=ids.local_ids, mpi_pid=ids.mpi_pid), audit=record)
         else:   # Revise: the first identifier the MPI knows names the person
             ids = request.ids
             key = None
@@ -254,7 +264,9 @@ def patient_identity_feed(ctx: RequestContext, request: FeedRequest, ports: Hl7v
             if key is None:
                 raise M.REVISE_UNKNOWN.error(ids.first_location)
             patient = mpi.feed_revise(key, PatientFeed(epr_spid=ids.epr_spid, demographics=request.demographics,
-                                                       local_ids=ids.local_ids, mpi_pid=ids.mpi_pid))
+                                                       local_ids=ids.local_ids, mpi_pid=ids.mpi_pid), audit=record)
+        if recorded:   # stored with the change (the last attempt's, when the port retried)
+            return recorded[-1]
         return answer(ACK_ACCEPT, patient=patient)
     except Hl7v3Error as err:
         return answer(err.ack, (AckDetail.from_error(err),))

@@ -51,15 +51,20 @@ class MpiPort(Protocol):
 
     mpi_oid: str
 
-    def feed_add(self, feed: PatientFeed) -> Patient:
+    # ``audit``: each write below takes an optional ``audit(patient) -> AuditEvent`` (durable first):
+    # a port that stores audit records calls it inside the write's own database transaction, with
+    # the person as written, and stores the event it returns there (they commit or roll back
+    # together); a port that stores none never calls it (the pipeline records the event after).
+
+    def feed_add(self, feed: PatientFeed, audit=None) -> Patient:
         """ITI-44 Add: create the person, or link the new local ids to the person with this
         EPR-SPID. Raises DuplicateIdentifier when a local id belongs to another person."""
 
-    def feed_revise(self, key_id: CX, feed: PatientFeed) -> Patient:
+    def feed_revise(self, key_id: CX, feed: PatientFeed, audit=None) -> Patient:
         """ITI-44 Revise: replace the demographics of the person ``key_id`` names, add new local ids.
         Raises UnknownPatient, ConflictingIdentifier."""
 
-    def merge(self, survivor_id: CX, obsolete_id: CX, message_id: str = "") -> Patient:
+    def merge(self, survivor_id: CX, obsolete_id: CX, message_id: str = "", audit=None) -> Patient:
         """ITI-44 Duplicates Resolved: the survivor keeps every local id of both; the obsolete
         record is marked merged and answers no query any more."""
 

@@ -12,7 +12,8 @@ In the natural order, each step once:
 3. the blobs made durable (:class:`~profiles.xds.ports.DocumentBlobs`);
 4. one short write transaction: the registry's checks (patient known, uniqueIds, association
    targets; :func:`~profiles.xds.registry.plan_checked`), the registry rows and the repository
-   rows; commit. A refusal rolls it back and removes the blobs this submission created (unless
+   rows, then the audit record of the Success (:func:`~profiles.audit.record_with_change`);
+   commit. A refusal rolls it back and removes the blobs this submission created (unless
    another submission refers to the same bytes).
 """
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+from profiles.audit import record_with_change
 from profiles.context import RequestContext
 from profiles.outcome import Outcome
 
@@ -79,8 +81,10 @@ def provide_and_register(ctx: RequestContext, request: ProvideAndRegisterRequest
                 stored = tx.repository_unique_ids_stored(ports.repository_unique_id, plan.resubmitted_unique_ids)
                 records = [r for r in records if r.unique_id not in stored]
             tx.add_repository_documents(records)
+            # durable first: the success record commits (or rolls back) with the submission
+            outcome = record_with_change(tx, ctx, registry_outcome([], facts))
         created.clear()
-        return registry_outcome([], facts)
+        return outcome
     except XdsFailure as failure:
         return registry_outcome(failure.errors, facts)
     finally:

@@ -2,7 +2,8 @@
 
 parse (ebRIM -> model, in the gateway) -> :func:`~profiles.xds.registry.check_submission` (no
 database) -> one write transaction: :func:`~profiles.xds.registry.plan_checked` and the plan
-written -> Outcome: the RegistryResponse's errors, Success or Failure, the audit facts.
+written, and the Success's audit record with it (:func:`~profiles.audit.record_with_change`) ->
+Outcome: the RegistryResponse's errors, Success or Failure, the audit facts.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from profiles.audit import record_with_change
 from profiles.context import RequestContext
 from profiles.outcome import FAILURE, SUCCESS, AuditFacts, Outcome, Problem
 
@@ -82,11 +84,14 @@ def checked(request: SubmissionRequest, policy: RegistryPolicy, *, for_register:
 def register(ctx: RequestContext, request: SubmissionRequest, ports: RegisterPorts) -> Outcome[list[XdsError]]:
     sub = request.submission
     errors = checked(request, ports.policy, for_register=True)
+    repositories = tuple(dict.fromkeys(d.repository_unique_id for d in sub.documents if d.repository_unique_id))
+    facts = audit_facts(TRANSACTION, sub, repository_unique_ids=repositories)
     if not errors:
         try:
             with ports.registry.transaction() as tx:
                 tx.apply(plan_checked(sub, tx, tx.patients, ports.policy, now=ports.now()))
+                # durable first: the success record commits (or rolls back) with the registration
+                return record_with_change(tx, ctx, registry_outcome([], facts))
         except XdsFailure as failure:
             errors = failure.errors
-    repositories = tuple(dict.fromkeys(d.repository_unique_id for d in sub.documents if d.repository_unique_id))
-    return registry_outcome(errors, audit_facts(TRANSACTION, sub, repository_unique_ids=repositories))
+    return registry_outcome(errors, facts)

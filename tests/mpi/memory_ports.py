@@ -28,7 +28,7 @@ class MemoryMpi:
                 return p
         return None
 
-    def feed_add(self, f: PatientFeed) -> Patient:
+    def feed_add(self, f: PatientFeed, audit=None) -> Patient:
         self._guard()
         existing = self._owner(CX(f.epr_spid, EPR_SPID_OID))
         for cx in f.local_ids:
@@ -45,7 +45,7 @@ class MemoryMpi:
         self.patients[p.key] = p
         return p
 
-    def feed_revise(self, key_id: CX, f: PatientFeed) -> Patient:
+    def feed_revise(self, key_id: CX, f: PatientFeed, audit=None) -> Patient:
         self._guard()
         p = self._owner(key_id)
         if p is None:
@@ -54,7 +54,7 @@ class MemoryMpi:
         self.patients[p.key] = p
         return p
 
-    def merge(self, survivor_id: CX, obsolete_id: CX, message_id: str = "") -> Patient:
+    def merge(self, survivor_id: CX, obsolete_id: CX, message_id: str = "", audit=None) -> Patient:
         self._guard()
         survivor, obsolete = self._owner(survivor_id), self._owner(obsolete_id)
         if survivor is obsolete:

@@ -27,19 +27,19 @@ class FakeMpi:
     def __init__(self):
         self.patients: dict[str, Patient] = {}
 
-    def feed_add(self, f: PatientFeed) -> Patient:
+    def feed_add(self, f: PatientFeed, audit=None) -> Patient:
         p = Patient(mpi_pid=f.mpi_pid or f"P{len(self.patients)}", epr_spid=f.epr_spid, demographics=f.demographics,
                     local_ids=f.local_ids, key=len(self.patients))
         self.patients[p.epr_spid] = p
         return p
 
-    def feed_revise(self, key_id, f):
+    def feed_revise(self, key_id, f, audit=None):
         p = self.find(key_id)
         if p is None:
             raise UnknownPatient(str(key_id))
         return p
 
-    def merge(self, survivor_id, obsolete_id, message_id=""):
+    def merge(self, survivor_id, obsolete_id, message_id="", audit=None):
         p = self.find(survivor_id)
         if p is None or self.find(obsolete_id) is None:
             raise UnknownPatient("x")

@@ -22,8 +22,10 @@ class MemoryPatients:
 class MemoryRegistry:
     """The Registry port: a transaction works on a copy of the state, committed when the block ends."""
 
-    def __init__(self, patients: MemoryPatients) -> None:
+    def __init__(self, patients: MemoryPatients, audit: bool = False) -> None:
         self.patients = patients
+        #: with ``audit``: the events ``record_audit`` stored, committed with the transaction's change
+        self.audit: list | None = [] if audit else None
         self.documents: dict[str, StoredDocument] = {}     # entryUUID -> entry
         self.texts: dict[str, str] = {}                    # entryUUID -> stored ebRIM text
         self.folders: dict[str, StoredFolder] = {}
@@ -42,7 +44,8 @@ class MemoryRegistry:
 
     def _state(self):
         return dict(documents=self.documents, texts=self.texts, folders=self.folders, packages=self.packages,
-                    associations=self.associations, repository=self.repository, unique_ids=self.unique_ids)
+                    associations=self.associations, repository=self.repository, unique_ids=self.unique_ids,
+                    audit=self.audit)
 
     def _restore(self, state) -> None:
         for k, v in state.items():
@@ -122,6 +125,12 @@ class MemoryTx:
 
     def repository_unique_ids_stored(self, repository_unique_id, unique_ids):
         return {u for u in unique_ids if (repository_unique_id, u) in self.state["repository"]}
+
+    def record_audit(self, event) -> bool:
+        if self.state["audit"] is None:
+            return False
+        self.state["audit"].append(event)
+        return True
 
 
 class MemoryBlobs:
