@@ -1,7 +1,24 @@
 """Database helpers for the tests (SQLite files, the session's PostgreSQL database)."""
 from __future__ import annotations
 
+import os
+
 import sqlalchemy as sa
+
+PG_ADMIN_URL = os.environ.get("EPD_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def pg_available() -> str | None:
+    """None when PostgreSQL answers at PG_ADMIN_URL, else the reason it does not."""
+    try:
+        eng = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with eng.connect() as c:
+            c.execute(sa.text("select 1"))
+        eng.dispose()
+        return None
+    except Exception as exc:  # pragma: no cover - depends on the machine
+        return str(exc)
 
 
 def truncate_all(url: str) -> None:

@@ -9,20 +9,8 @@ import pytest
 import sqlalchemy as sa
 
 from gateway.store.db import upgrade
+from support.db import IN_CI, PG_ADMIN_URL, pg_available as _pg_available
 
-PG_ADMIN_URL = os.environ.get("EPD_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def _pg_available() -> str | None:
-    try:
-        eng = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with eng.connect() as c:
-            c.execute(sa.text("select 1"))
-        eng.dispose()
-        return None
-    except Exception as exc:  # pragma: no cover - depends on the machine
-        return str(exc)
 
 
 def _row(uid, uuid_, hash_):
